@@ -1,0 +1,48 @@
+/**
+ * Every name tortie gives to something outside its own process lives here, so
+ * that after a restart with no memory we can still recognise what is ours
+ * (STYLE.md §1: "Everything we create is recognisably ours").
+ */
+
+/** API group and version of tortie's own resources (Calico's projectcalico.org/v3 kinds). */
+export const TORTIE_GROUP = 'crd.tortie.dev';
+export const TORTIE_VERSION = 'v1';
+export const TORTIE_API_VERSION = `${TORTIE_GROUP}/${TORTIE_VERSION}`;
+/** Calico's API version, accepted on input and rewritten to ours. */
+export const CALICO_API_VERSION = 'projectcalico.org/v3';
+
+/** etcd key prefix; the layout below it is documented in lib/datastore/etcd.ts. */
+export const ETCD_KEY_PREFIX = '/tortie/v1/';
+
+/** nftables table that the policy agent owns; nothing outside it is ever touched. */
+export const NFT_TABLE_FAMILY = 'inet';
+export const NFT_TABLE_NAME = 'tortie';
+
+/** Route protocol number stamped on every kernel route we program (rtprotos: 0-255, unused by iproute2's list). */
+export const ROUTE_PROTOCOL = 80;
+
+/** Host-side veth names: prefix + hash of the workload identity, at most 15 characters (IFNAMSIZ - 1). */
+export const HOST_VETH_PREFIX = 'tor';
+export const IFNAME_MAX_LENGTH = 15;
+
+/** The gateway address every pod routes through; the host end answers ARP for it by proxy. */
+export const POD_GATEWAY_IPV4 = '169.254.1.1';
+export const POD_GATEWAY_IPV6 = 'fe80::1';
+
+/** IPAM handle of a workload: `<network>.<containerID>`. */
+export function ipamHandleId(network: string, containerId: string): string {
+  return `${network}.${containerId}`;
+}
+
+/** Annotation keys understood on Pods. */
+export const ANNOTATION_IPV4_POOLS = 'tortie.dev/ipv4pools';
+export const ANNOTATION_IPV6_POOLS = 'tortie.dev/ipv6pools';
+export const ANNOTATION_IP_ADDRS = 'tortie.dev/ipAddrs';
+export const ANNOTATION_POD_IP = 'tortie.dev/podIP';
+export const ANNOTATION_POD_IPS = 'tortie.dev/podIPs';
+
+/** Tunnel devices. */
+export const IPIP_DEVICE = 'tunl0';
+export const VXLAN_DEVICE = 'vxlan.tortie';
+export const VXLAN_VNI = 4096;
+export const VXLAN_PORT = 4789;
