@@ -17,6 +17,7 @@ export const ErrorCodes = [
   'ERR_NFT_APPLY',
   'ERR_KERNEL',
   'ERR_USAGE',
+  'ERR_BGP_MESSAGE',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];
