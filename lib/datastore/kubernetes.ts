@@ -128,8 +128,10 @@ class KubernetesRestClient {
     }
   }
 
-  async request(method: HttpMethod, path: string, query: Record<string, string> = {}, body?: unknown): Promise<RestResponse> {
-    const response = await this.send(method, path, query, body);
+  /** One request with a deadline (`requestTimeoutMs`), also ended by `signal`. */
+  async request(method: HttpMethod, path: string, query: Record<string, string> = {}, body?: unknown, signal?: AbortSignal): Promise<RestResponse> {
+    const deadline = AbortSignal.timeout(this.requestTimeoutMs);
+    const response = await this.send(method, path, query, body, signal === undefined ? deadline : AbortSignal.any([deadline, signal]));
     let text: string;
     try {
       text = await response.body.text();
@@ -259,10 +261,14 @@ export class KubernetesDatastore implements Datastore {
     return withTypeMeta<T>(kind, response.body);
   }
 
-  async list<T extends StoredObject = StoredObject>(kind: KindInfo, options: ListOptions = {}): Promise<ListResult<T>> {
+  list<T extends StoredObject = StoredObject>(kind: KindInfo, options: ListOptions = {}): Promise<ListResult<T>> {
+    return this.listWithSignal<T>(kind, options);
+  }
+
+  private async listWithSignal<T extends StoredObject>(kind: KindInfo, options: ListOptions, signal?: AbortSignal): Promise<ListResult<T>> {
     const query: Record<string, string> = {};
     if (options.labelSelector !== undefined && options.labelSelector !== '') query.labelSelector = options.labelSelector;
-    const response = await this.client.request(HttpMethod.GET, resourcePath(kind, options.namespace), query);
+    const response = await this.client.request(HttpMethod.GET, resourcePath(kind, options.namespace), query, undefined, signal);
     const body = response.body as { items?: unknown; metadata?: { resourceVersion?: unknown } } | undefined;
     if (response.status !== 200 || !Array.isArray(body?.items) || typeof body.metadata?.resourceVersion !== 'string') {
       throw errorFromResponse('list', kind, undefined, response);
@@ -275,9 +281,12 @@ export class KubernetesDatastore implements Datastore {
     const watch = new ResourceWatch<T>({
       kind,
       options,
-      list: (signal) => this.listForWatch<T>(kind, options, signal),
+      list: (signal) => this.listWithSignal<T>(kind, options, signal),
       open: (revision, signal) => this.openWatchStream(kind, options, revision, signal),
       retryDelayMs: this.retryDelayMs,
+      // Bookmarks or the server's own timeoutSeconds end a healthy stream long before this;
+      // silence past it means a dead connection that TCP has not noticed.
+      idleTimeoutMs: (this.watchTimeoutSec + 60) * 1000,
       log: this.log.child({ kind: kind.kind, namespace: options.namespace, labelSelector: options.labelSelector }),
       onClose: () => this.watches.delete(watch as unknown as ResourceWatch<StoredObject>),
     });
@@ -327,11 +336,6 @@ export class KubernetesDatastore implements Datastore {
     for (const watch of [...this.watches]) watch.close();
   }
 
-  private async listForWatch<T extends StoredObject>(kind: KindInfo, options: ListOptions, signal: AbortSignal): Promise<ListResult<T>> {
-    if (signal.aborted) throw signal.reason;
-    return this.list<T>(kind, { namespace: options.namespace, labelSelector: options.labelSelector });
-  }
-
   private async openWatchStream(kind: KindInfo, options: ListOptions, revision: string, signal: AbortSignal): Promise<WatchStreamOpen> {
     const query: Record<string, string> = {
       watch: 'true',
@@ -378,6 +382,7 @@ interface ResourceWatchParams<T extends StoredObject> {
   list: (signal: AbortSignal) => Promise<ListResult<T>>;
   open: (revision: string, signal: AbortSignal) => Promise<WatchStreamOpen>;
   retryDelayMs: { initial: number; max: number };
+  idleTimeoutMs: number;
   log: Logger;
   onClose: () => void;
 }
@@ -489,8 +494,9 @@ class ResourceWatch<T extends StoredObject> implements Watch<T> {
     const fresh = new Map(list.items.map((item) => [objectKey(item), item] as const));
     for (const [key, item] of fresh) {
       const before = this.known.get(key);
-      if (before === undefined) this.emit({ type: 'added', object: item, revision: list.revision });
-      else if (before.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit({ type: 'modified', object: item, revision: list.revision });
+      const revision = item.metadata.resourceVersion ?? list.revision;
+      if (before === undefined) this.emit({ type: 'added', object: item, revision });
+      else if (before.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit({ type: 'modified', object: item, revision });
     }
     for (const [key, item] of this.known) {
       if (!fresh.has(key)) this.emit({ type: 'deleted', object: item, revision: list.revision });
@@ -555,12 +561,19 @@ class ResourceWatch<T extends StoredObject> implements Watch<T> {
     const request = new AbortController();
     const onClose = (): void => request.abort();
     this.abort.signal.addEventListener('abort', onClose, { once: true });
+    let idleTimer: NodeJS.Timeout | undefined;
+    const resetIdleTimer = (): void => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => request.abort(new TortieError('ERR_DATASTORE_UNAVAILABLE', `watch idle for ${this.params.idleTimeoutMs} ms`)), this.params.idleTimeoutMs);
+    };
     try {
+      resetIdleTimer();
       const opened = await this.params.open(this.revision, request.signal);
       if (opened.kind === 'expired') return { kind: 'expired' };
       const decoder = new TextDecoder();
       let buffered = '';
       for await (const chunk of opened.stream) {
+        resetIdleTimer();
         buffered += decoder.decode(chunk, { stream: true });
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -577,6 +590,7 @@ class ResourceWatch<T extends StoredObject> implements Watch<T> {
     } catch (error) {
       return { kind: 'failed', error };
     } finally {
+      clearTimeout(idleTimer);
       this.abort.signal.removeEventListener('abort', onClose);
       request.abort();
     }
