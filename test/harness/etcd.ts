@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A throw-away etcd for tests and benchmarks: Debian's `/usr/bin/etcd` on free
+ * loopback ports (client and peer) with a temporary data dir. `stop()` kills
+ * the process by its pid and removes the data dir.
+ */
+export interface EtcdInstance {
+  /** `http://127.0.0.1:<port>` */
+  endpoint: string;
+  pid: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface StartEtcdOptions {
+  binary?: string;
+  /** How long to wait for `/health` to answer true. */
+  readyTimeoutMs?: number;
+}
+
+export const ETCD_BINARY = '/usr/bin/etcd';
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdInstance> {
+  const binary = options.binary ?? ETCD_BINARY;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
+  // Two attempts: a port found free can be taken by someone else before etcd binds it.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return await startOnce(binary, readyTimeoutMs);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(binary: string, readyTimeoutMs: number): Promise<EtcdInstance> {
+  const clientPort = await findFreePort();
+  const peerPort = await findFreePort();
+  const dataDir = await mkdtemp(join(tmpdir(), 'tortie-etcd-'));
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const name = 'tortie-test';
+  const child = spawn(
+    binary,
+    [
+      `--name=${name}`,
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=${name}=${peerUrl}`,
+      '--initial-cluster-state=new',
+      '--logger=zap',
+      '--log-level=error',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderrTail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderrTail = (stderrTail + chunk).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+
+  const stop = async (): Promise<void> => {
+    await killByPid(child, exited);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + readyTimeoutMs;
+  let exitCode: number | null | undefined;
+  void exited.then((code) => {
+    exitCode = code;
+  });
+  while (true) {
+    if (spawnError !== undefined) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`cannot run ${binary}: ${spawnError.message} (install the etcd-server package)`);
+    }
+    if (exitCode !== undefined) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`etcd exited with code ${exitCode} before it was healthy: ${stderrTail.trim()}`);
+    }
+    if (await isHealthy(clientUrl)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`etcd at ${clientUrl} not healthy after ${readyTimeoutMs} ms: ${stderrTail.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (child.pid === undefined) throw new Error('etcd started without a pid');
+  return { endpoint: clientUrl, pid: child.pid, dataDir, stop };
+}
+
+async function isHealthy(clientUrl: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+    if (!response.ok) return false;
+    const body = (await response.json()) as { health?: unknown };
+    return body.health === 'true' || body.health === true;
+  } catch (err) {
+    // Not listening yet (connection refused) or answering slowly: keep polling until the deadline.
+    void err;
+    return false;
+  }
+}
+
+async function killByPid(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  process.kill(child.pid, 'SIGTERM');
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((r) => setTimeout(() => r(true), 5000)),
+  ]);
+  if (timedOut) {
+    process.kill(child.pid, 'SIGKILL');
+    await exited;
+  }
+}
