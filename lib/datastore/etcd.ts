@@ -1,0 +1,641 @@
+/**
+ * The `etcdv3` datastore backend (DESIGN.md "Datastore"), through the etcd3
+ * client.
+ *
+ * ## Key layout
+ * Every object is one key under `ETCD_KEY_PREFIX` (lib/contract.ts, `/tortie/v1/`):
+ *
+ *     /tortie/v1/<group or "core">/<plural>/<name>               cluster-scoped kinds
+ *     /tortie/v1/<group or "core">/<plural>/<namespace>/<name>   namespaced kinds
+ *
+ * e.g. `/tortie/v1/crd.tortie.dev/ippools/default-ipv4-ippool`,
+ * `/tortie/v1/crd.tortie.dev/workloadendpoints/default/node1-k8s-web-eth0`,
+ * `/tortie/v1/core/namespaces/default`,
+ * `/tortie/v1/networking.k8s.io/networkpolicies/default/deny-all`.
+ * The group keeps `crd.tortie.dev/networkpolicies` apart from
+ * `networking.k8s.io/networkpolicies` and `crd.tortie.dev/nodes` apart from
+ * `core/nodes`. Names and namespaces may not contain `/`, so a namespace's
+ * keys are exactly the range `<plural>/<namespace>/`.
+ *
+ * ## Values and revisions
+ * The value is the object as JSON without `metadata.resourceVersion`. The
+ * resourceVersion handed out is the key's `mod_revision` (a decimal string).
+ * `uid` (random UUID) and `creationTimestamp` are set by create (whatever the
+ * writer gave) and kept by update.
+ *
+ * - create: one txn, `create_revision == 0` then put.
+ * - update: one txn, `mod_revision == metadata.resourceVersion` then put, else
+ *   read the key: absent is ERR_DATASTORE_NOT_FOUND, present is
+ *   ERR_DATASTORE_CONFLICT. A missing (or malformed) resourceVersion is
+ *   ERR_VALIDATION: an update is always a compare-and-swap, never a blind
+ *   write. uid and creationTimestamp come from the writer's object when it has
+ *   both (it read the object at that revision, so they are the stored ones);
+ *   otherwise update reads the object first to carry them over.
+ * - delete: a plain delete-with-previous, or with `resourceVersion` the same
+ *   compare as update. It returns the object as it was last stored (its
+ *   resourceVersion is its last mod_revision, not the deletion's revision).
+ * - list: one range read of the prefix (of the namespace when given); its
+ *   `revision` is the response header's revision. Label selectors
+ *   (Kubernetes syntax) are matched here, client-side.
+ *
+ * ## Watch
+ * An etcd watch on the same prefix from `revision + 1`. Events come in
+ * revision order; the watch keeps the state its consumer has (from.items
+ * plus every event since) for two reasons: a label-selected watch turns "no
+ * longer matches" into `deleted` and "now matches" into `added`, and after
+ * compaction it can deliver the exact difference. It does not ask etcd for
+ * prev_kv: the tracked state already holds every previous value, and prev_kv
+ * would double the bytes of every put.
+ * - Connection loss: the etcd3 client reconnects with exponential back-off.
+ *   We resume from the last revision *delivered* (the client would resume
+ *   from the last response header, which can be past events it never sent
+ *   when etcd splits a catch-up into batches).
+ * - Compaction (etcd cancels the watch with compact_revision; the client
+ *   reports it as an 'error' on the watcher), or any other cancellation:
+ *   relist, deliver the difference against the tracked state as
+ *   added/modified/deleted, then `{type: 'resynced'}`, then watch on from the
+ *   relist's revision. A failing relist is retried with back-off.
+ * - Events buffer without bound if the consumer does not read them.
+ *
+ * ## Errors
+ * gRPC unavailability, deadlines (every unary call has one:
+ * `requestTimeoutMs`) and open circuit breakers become
+ * ERR_DATASTORE_UNAVAILABLE naming the endpoints. Requests are not retried
+ * here: a retried transaction whose first attempt landed would report
+ * ALREADY_EXISTS or CONFLICT for our own write; callers retry on
+ * ERR_DATASTORE_UNAVAILABLE knowing what they wrote.
+ */
+import { randomUUID } from 'node:crypto';
+import { ExponentialBackoff, isBrokenCircuitError, noop, type IBackoff } from 'cockatiel';
+import {
+  ClientClosedError,
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCGenericError,
+  GRPCInvalidArgumentError,
+  isRecoverableError,
+  type CallContext,
+  type IKeyValue,
+  type IWatchResponse,
+  type Watcher,
+} from 'etcd3';
+import { ETCD_KEY_PREFIX } from '../contract.js';
+import { TortieError } from '../errors.js';
+import type { SelectorAst } from '../selector/ast.js';
+import { parseLabelSelectorString } from '../selector/label-selector.js';
+import { matchSelector } from '../selector/match.js';
+import { groupOf, type KindInfo } from './kinds.js';
+import type {
+  Datastore,
+  DeleteOptions,
+  ListOptions,
+  ListResult,
+  StoredObject,
+  Watch,
+  WatchEvent,
+  WatchOptions,
+} from './types.js';
+
+export interface EtcdDatastoreOptions {
+  /** `http://127.0.0.1:2379` or `127.0.0.1:2379`; several for a cluster. */
+  endpoints: string[];
+  /** Deadline of every unary request (default 10 s). */
+  requestTimeoutMs?: number;
+  /** Upper bound of the watch reconnect and relist back-off (default 5 s). */
+  watchMaxBackoffMs?: number;
+  /** Called when a watch loses its place or a relist fails (it retries by itself); for logging. */
+  onWatchProblem?: (problem: { reason: 'canceled' | 'relist-failed'; error: unknown }) => void;
+}
+
+export function createEtcdDatastore(options: EtcdDatastoreOptions): EtcdDatastore {
+  return new EtcdDatastore(options);
+}
+
+/** Prefix of all keys of a kind (of one namespace when given), ending in `/`. */
+export function etcdPrefixOf(kind: KindInfo, namespace?: string): string {
+  const base = `${ETCD_KEY_PREFIX}${groupOf(kind) || 'core'}/${kind.plural}/`;
+  return kind.namespaced && namespace !== undefined ? `${base}${namespace}/` : base;
+}
+
+/** The key of one object. */
+export function etcdKeyOf(kind: KindInfo, name: string, namespace?: string): string {
+  checkName(kind, 'metadata.name', name);
+  if (kind.namespaced) {
+    if (namespace === undefined || namespace === '') {
+      throw new TortieError('ERR_VALIDATION', `metadata.namespace: ${kind.kind} is namespaced; give a namespace`);
+    }
+    checkName(kind, 'metadata.namespace', namespace);
+    return `${etcdPrefixOf(kind)}${namespace}/${name}`;
+  }
+  return `${etcdPrefixOf(kind)}${name}`;
+}
+
+function checkName(kind: KindInfo, field: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '' || value.length > 253 || /[/\0]/.test(value)) {
+    throw new TortieError(
+      'ERR_VALIDATION',
+      `${field}: ${JSON.stringify(value)} is not a valid ${kind.kind} name; use 1-253 characters without "/"`,
+    );
+  }
+}
+
+const REVISION = /^[1-9][0-9]*$/;
+
+export class EtcdDatastore implements Datastore {
+  readonly type = 'etcdv3' as const;
+  /** The etcd3 client; exposed for tests, benchmarks and operations such as compaction. */
+  readonly client: Etcd3;
+  readonly endpoints: readonly string[];
+  private readonly watches = new Set<EtcdWatch<StoredObject>>();
+  private readonly watchMaxBackoffMs: number;
+  private readonly onWatchProblem: EtcdDatastoreOptions['onWatchProblem'];
+  private isClosed = false;
+
+  constructor(options: EtcdDatastoreOptions) {
+    if (options.endpoints.length === 0) {
+      throw new TortieError('ERR_CONFIG_INVALID', 'etcd endpoints: give at least one, e.g. http://127.0.0.1:2379');
+    }
+    this.endpoints = [...options.endpoints];
+    const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.watchMaxBackoffMs = options.watchMaxBackoffMs ?? 5_000;
+    this.onWatchProblem = options.onWatchProblem;
+    this.client = new Etcd3({
+      hosts: [...this.endpoints],
+      // grpc-js backs off up to 120 s between reconnects; after an outage we want etcd back within seconds.
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 2000 },
+      defaultCallOptions: (context: CallContext) =>
+        context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs },
+      faultHandling: {
+        global: noop,
+        // etcd3 declares an IBackoff here but calls `.next()` on it (namespace.js): it wants the factory.
+        watchBackoff: new ExponentialBackoff({
+          initialDelay: 50,
+          maxDelay: this.watchMaxBackoffMs,
+        }) as unknown as IBackoff<unknown>,
+      },
+    });
+  }
+
+  async get<T extends StoredObject = StoredObject>(kind: KindInfo, name: string, namespace?: string): Promise<T | null> {
+    const key = etcdKeyOf(kind, name, namespace);
+    const response = await this.call('get', () => this.client.get(key).exec());
+    const kv = response.kvs[0];
+    return kv === undefined ? null : decodeOrThrow<T>(kv);
+  }
+
+  async list<T extends StoredObject = StoredObject>(kind: KindInfo, options: ListOptions = {}): Promise<ListResult<T>> {
+    const selector = parseSelectorOption(options.labelSelector);
+    const { objects, revision } = await this.listPrefix<T>(etcdPrefixOf(kind, options.namespace), selector);
+    return { items: [...objects.values()], revision: String(revision) };
+  }
+
+  /** One range read of a prefix, decoded and filtered, keyed by etcd key. */
+  async listPrefix<T extends StoredObject>(
+    prefix: string,
+    selector: SelectorAst | undefined,
+  ): Promise<{ objects: Map<string, T>; revision: number }> {
+    const response = await this.call('list', () => this.client.getAll().prefix(prefix).exec());
+    const objects = new Map<string, T>();
+    for (const kv of response.kvs) {
+      const object = decodeOrNull<T>(kv);
+      if (object !== null && isSelected(object, selector)) objects.set(kv.key.toString(), object);
+    }
+    return { objects, revision: Number(response.header.revision) };
+  }
+
+  watch<T extends StoredObject = StoredObject>(kind: KindInfo, options: WatchOptions<T> = {}): Watch<T> {
+    if (this.isClosed) throw new TortieError('ERR_DATASTORE_UNAVAILABLE', 'etcd datastore is closed');
+    const selector = parseSelectorOption(options.labelSelector);
+    if (options.from !== undefined && !REVISION.test(options.from.revision)) {
+      throw new TortieError('ERR_VALIDATION', `watch from revision ${JSON.stringify(options.from.revision)}: not an etcd revision`);
+    }
+    const watch = new EtcdWatch<T>({
+      store: this,
+      kind,
+      prefix: etcdPrefixOf(kind, options.namespace),
+      selector,
+      maxBackoffMs: this.watchMaxBackoffMs,
+      onProblem: this.onWatchProblem,
+      onClose: (w) => this.watches.delete(w as unknown as EtcdWatch<StoredObject>),
+    });
+    this.watches.add(watch as unknown as EtcdWatch<StoredObject>);
+    watch.start(options.from);
+    return watch;
+  }
+
+  async create<T extends StoredObject>(kind: KindInfo, object: T): Promise<T> {
+    checkObject(kind, object);
+    const key = etcdKeyOf(kind, object.metadata.name, object.metadata.namespace);
+    const stored: T = {
+      ...object,
+      metadata: { ...object.metadata, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
+    };
+    const value = encode(stored);
+    const response = await this.call('create', () =>
+      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit(),
+    );
+    if (!response.succeeded) {
+      throw new TortieError('ERR_DATASTORE_ALREADY_EXISTS', `${describe(kind, object)} already exists`);
+    }
+    return withRevision(stored, response.header.revision);
+  }
+
+  async update<T extends StoredObject>(kind: KindInfo, object: T): Promise<T> {
+    checkObject(kind, object);
+    const { name, namespace, resourceVersion } = object.metadata;
+    if (resourceVersion === undefined || !REVISION.test(resourceVersion)) {
+      throw new TortieError(
+        'ERR_VALIDATION',
+        `metadata.resourceVersion: ${resourceVersion === undefined ? 'missing' : JSON.stringify(resourceVersion) + ' is not an etcd revision'}; ` +
+          `update is compare-and-swap: get the object first, or use create for a new one`,
+      );
+    }
+    const key = etcdKeyOf(kind, name, namespace);
+    let carried = object.metadata;
+    if (carried.uid === undefined || carried.creationTimestamp === undefined) {
+      // The writer built the object itself: carry uid and creationTimestamp over from the stored one.
+      const current = await this.get(kind, name, namespace);
+      if (current === null) throw notFound(kind, object);
+      if (current.metadata.resourceVersion !== resourceVersion) throw conflict(kind, object, current.metadata.resourceVersion);
+      carried = { ...carried, uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp };
+    }
+    const stored: T = { ...object, metadata: carried };
+    const value = encode(stored);
+    const response = await this.call('update', () =>
+      this.client
+        .if(key, 'Mod', '==', resourceVersion)
+        .then(this.client.put(key).value(value))
+        .else(this.client.get(key))
+        .commit(),
+    );
+    if (!response.succeeded) {
+      const current = response.responses[0]?.response_range?.kvs[0];
+      if (current === undefined) throw notFound(kind, object);
+      throw conflict(kind, object, current.mod_revision);
+    }
+    return withRevision(stored, response.header.revision);
+  }
+
+  async delete<T extends StoredObject = StoredObject>(
+    kind: KindInfo,
+    name: string,
+    namespace?: string,
+    options: DeleteOptions = {},
+  ): Promise<T> {
+    const key = etcdKeyOf(kind, name, namespace);
+    const ref = { metadata: { name, namespace } };
+    const { resourceVersion } = options;
+    if (resourceVersion === undefined) {
+      const previous = await this.call('delete', () => this.client.delete().key(key).getPrevious());
+      const kv = previous[0];
+      if (kv === undefined) throw notFound(kind, ref);
+      return decodeOrThrow<T>(kv);
+    }
+    if (!REVISION.test(resourceVersion)) {
+      throw new TortieError('ERR_VALIDATION', `resourceVersion ${JSON.stringify(resourceVersion)} is not an etcd revision`);
+    }
+    const response = await this.call('delete', () =>
+      this.client
+        .if(key, 'Mod', '==', resourceVersion)
+        .then(this.client.get(key), this.client.delete().key(key))
+        .else(this.client.get(key))
+        .commit(),
+    );
+    const kv = response.responses[0]?.response_range?.kvs[0];
+    if (kv === undefined) throw notFound(kind, ref);
+    if (!response.succeeded) throw conflict(kind, ref, kv.mod_revision, resourceVersion);
+    return decodeOrThrow<T>(kv);
+  }
+
+  /** The store's current revision. */
+  async currentRevision(): Promise<string> {
+    const response = await this.call('read revision', () => this.client.get(ETCD_KEY_PREFIX).exec());
+    return response.header.revision;
+  }
+
+  /**
+   * Discards history up to `revision` (default: now). Watches that later
+   * resume from an older revision relist and resync. Operations run this
+   * periodically (etcd's own --auto-compaction does the same); tests use it.
+   */
+  async compact(revision?: string): Promise<void> {
+    const at = revision ?? (await this.currentRevision());
+    await this.call('compact', () => this.client.kv.compact({ revision: at, physical: true }));
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const closing = [...this.watches].map((w) => w.closeAndWait());
+    // A cancel needs an answer from etcd; an unreachable etcd must not hold up close().
+    await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 1000).unref())]);
+    this.client.close();
+  }
+
+  /** Runs one etcd call and turns its failure into a TortieError. */
+  async call<R>(operation: string, run: () => Promise<R>): Promise<R> {
+    if (this.isClosed) throw new TortieError('ERR_DATASTORE_UNAVAILABLE', `etcd datastore is closed (${operation})`);
+    try {
+      return await run();
+    } catch (err) {
+      throw this.convertError(operation, err);
+    }
+  }
+
+  private convertError(operation: string, err: unknown): unknown {
+    if (err instanceof TortieError) return err;
+    const where = `etcd at ${this.endpoints.join(',')}`;
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof GRPCInvalidArgumentError) {
+      return new TortieError('ERR_VALIDATION', `${operation} refused by ${where}: ${message}`, { cause: err });
+    }
+    if (
+      isBrokenCircuitError(err) ||
+      err instanceof ClientClosedError ||
+      err instanceof GRPCDeadlineExceededError ||
+      err instanceof GRPCGenericError ||
+      (err instanceof Error && isRecoverableError(err))
+    ) {
+      return new TortieError('ERR_DATASTORE_UNAVAILABLE', `${where} is unavailable (${operation}): ${message}`, {
+        cause: err,
+        details: { endpoints: this.endpoints },
+      });
+    }
+    return err;
+  }
+}
+
+function parseSelectorOption(text: string | undefined): SelectorAst | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const parsed = parseLabelSelectorString(text);
+  if (!parsed.ok) {
+    throw new TortieError(
+      'ERR_SELECTOR_SYNTAX',
+      `labelSelector ${JSON.stringify(text)}: ${parsed.error.message} at column ${parsed.error.column}`,
+      { details: { column: parsed.error.column } },
+    );
+  }
+  return parsed.selector;
+}
+
+function isSelected(object: StoredObject, selector: SelectorAst | undefined): boolean {
+  return selector === undefined || matchSelector(selector, object.metadata.labels ?? {});
+}
+
+function checkObject(kind: KindInfo, object: StoredObject): void {
+  if (object.apiVersion !== kind.apiVersion || object.kind !== kind.kind) {
+    throw new TortieError(
+      'ERR_VALIDATION',
+      `apiVersion/kind: ${object.apiVersion}/${object.kind} written as ${kind.kind}; use apiVersion ${kind.apiVersion}, kind ${kind.kind}`,
+    );
+  }
+  if (typeof object.metadata !== 'object' || object.metadata === null) {
+    throw new TortieError('ERR_VALIDATION', 'metadata: missing; give at least metadata.name');
+  }
+  if (!kind.namespaced && object.metadata.namespace !== undefined) {
+    throw new TortieError('ERR_VALIDATION', `metadata.namespace: ${kind.kind} is cluster-scoped; remove the namespace`);
+  }
+}
+
+function describe(kind: KindInfo, object: { metadata: { name: string; namespace?: string | undefined } }): string {
+  const { name, namespace } = object.metadata;
+  return namespace === undefined ? `${kind.kind} "${name}"` : `${kind.kind} "${namespace}/${name}"`;
+}
+
+function notFound(kind: KindInfo, object: { metadata: { name: string; namespace?: string | undefined } }): TortieError {
+  return new TortieError('ERR_DATASTORE_NOT_FOUND', `${describe(kind, object)} not found`);
+}
+
+function conflict(
+  kind: KindInfo,
+  object: { metadata: { name: string; namespace?: string | undefined; resourceVersion?: string | undefined } },
+  storedRevision: string | undefined,
+  givenRevision = object.metadata.resourceVersion,
+): TortieError {
+  return new TortieError(
+    'ERR_DATASTORE_CONFLICT',
+    `${describe(kind, object)} was modified: resourceVersion ${givenRevision} is stale, the stored one is ${storedRevision}; get it again and retry`,
+    { details: { resourceVersion: givenRevision, storedResourceVersion: storedRevision } },
+  );
+}
+
+function encode(object: StoredObject): string {
+  const { resourceVersion, ...metadata } = object.metadata;
+  void resourceVersion; // never stored: the key's mod_revision is the resourceVersion
+  return JSON.stringify({ ...object, metadata });
+}
+
+function withRevision<T extends StoredObject>(object: T, revision: string): T {
+  return { ...object, metadata: { ...object.metadata, resourceVersion: revision } };
+}
+
+function decodeOrThrow<T extends StoredObject>(kv: IKeyValue): T {
+  const object = decodeOrNull<T>(kv);
+  if (object === null) {
+    throw new TortieError('ERR_VALIDATION', `etcd key ${kv.key.toString()} does not hold a JSON object with metadata`);
+  }
+  return object;
+}
+
+/** A value someone else wrote that is not an object of ours is treated as absent (STYLE.md §1). */
+function decodeOrNull<T extends StoredObject>(kv: IKeyValue): T | null {
+  let object: unknown;
+  try {
+    object = JSON.parse(kv.value.toString('utf8'));
+  } catch (err) {
+    void err; // not JSON: absent, as documented above
+    return null;
+  }
+  if (typeof object !== 'object' || object === null) return null;
+  const metadata = (object as { metadata?: unknown }).metadata;
+  if (typeof metadata !== 'object' || metadata === null) return null;
+  (metadata as { resourceVersion?: string }).resourceVersion = kv.mod_revision;
+  return object as T;
+}
+
+interface EtcdWatchInit<T extends StoredObject> {
+  store: EtcdDatastore;
+  kind: KindInfo;
+  prefix: string;
+  selector: SelectorAst | undefined;
+  maxBackoffMs: number;
+  onProblem: EtcdDatastoreOptions['onWatchProblem'];
+  onClose: (watch: EtcdWatch<T>) => void;
+}
+
+/** One open watch: an etcd watcher plus the state its consumer has seen. */
+class EtcdWatch<T extends StoredObject> implements Watch<T> {
+  private readonly init: EtcdWatchInit<T>;
+  private queue: WatchEvent<T>[] = [];
+  private queueHead = 0;
+  private wake: (() => void) | undefined;
+  private isClosed = false;
+  private watcher: Watcher | undefined;
+  private cancelling: Promise<void> = Promise.resolve();
+  /** etcd key → object, as the consumer knows it. */
+  private known = new Map<string, T>();
+  /** Every event up to this revision has been queued. */
+  private lastRevision = 0;
+
+  constructor(init: EtcdWatchInit<T>) {
+    this.init = init;
+  }
+
+  start(from: ListResult<T> | undefined): void {
+    if (from === undefined) {
+      // No state yet: the first relist delivers everything as `added`, then `synced`.
+      void this.relist('synced');
+      return;
+    }
+    for (const object of from.items) {
+      if (isSelected(object, this.init.selector)) {
+        this.known.set(etcdKeyOf(this.init.kind, object.metadata.name, object.metadata.namespace), object);
+      }
+    }
+    this.lastRevision = Number(from.revision);
+    this.startWatcher();
+  }
+
+  private startWatcher(): void {
+    const { client } = this.init.store;
+    const watcher = client.watch().prefix(this.init.prefix).startRevision(String(this.lastRevision + 1)).watcher();
+    this.watcher = watcher;
+    watcher.on('data', (response: IWatchResponse) => {
+      if (this.watcher === watcher) this.onResponse(response);
+    });
+    watcher.on('disconnected', () => {
+      // Resume from what we delivered, not from the last header the client saw.
+      watcher.request.start_revision = String(this.lastRevision + 1);
+    });
+    watcher.on('error', (error: unknown) => {
+      if (this.watcher !== watcher) return;
+      // etcd canceled the watch: compaction (compact_revision set) or anything else. Either
+      // way we lost our place; the watcher is already detached by the client.
+      this.watcher = undefined;
+      this.init.onProblem?.({ reason: 'canceled', error });
+      void this.relist('resynced');
+    });
+  }
+
+  private onResponse(response: IWatchResponse): void {
+    if (response.canceled || response.created) return;
+    const before = this.lastRevision;
+    const { selector } = this.init;
+    for (const event of response.events) {
+      const revision = Number(event.kv.mod_revision);
+      // After a reconnect etcd starts at lastRevision + 1; this only guards against a repeat.
+      if (revision <= before) continue;
+      const key = event.kv.key.toString();
+      const previous = this.known.get(key);
+      const at = String(revision);
+      if (event.type === 'Put') {
+        const object = decodeOrNull<T>(event.kv);
+        if (object !== null && isSelected(object, selector)) {
+          this.known.set(key, object);
+          this.push({ type: previous === undefined ? 'added' : 'modified', object, revision: at });
+        } else if (previous !== undefined) {
+          // No longer matches the selector (or no longer an object of ours): gone for this consumer.
+          this.known.delete(key);
+          this.push({ type: 'deleted', object: object ?? previous, revision: at });
+        }
+      } else if (previous !== undefined) {
+        this.known.delete(key);
+        this.push({ type: 'deleted', object: previous, revision: at });
+      }
+      if (revision > this.lastRevision) this.lastRevision = revision;
+    }
+  }
+
+  /** Lists, queues the difference to the tracked state, then `marker`, then watches on. */
+  private async relist(marker: 'synced' | 'resynced'): Promise<void> {
+    let delayMs = 50;
+    while (!this.isClosed) {
+      try {
+        const { objects, revision } = await this.init.store.listPrefix<T>(this.init.prefix, this.init.selector);
+        if (this.isClosed) return;
+        const at = String(revision);
+        for (const [key, object] of [...this.known].sort(byKey)) {
+          if (!objects.has(key)) this.push({ type: 'deleted', object, revision: at });
+        }
+        for (const [key, object] of objects) {
+          const previous = this.known.get(key);
+          if (previous === undefined) {
+            this.push({ type: 'added', object, revision: object.metadata.resourceVersion ?? at });
+          } else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) {
+            this.push({ type: 'modified', object, revision: object.metadata.resourceVersion ?? at });
+          }
+        }
+        this.push({ type: marker, revision: at });
+        this.known = objects;
+        this.lastRevision = revision;
+        this.startWatcher();
+        return;
+      } catch (error) {
+        this.init.onProblem?.({ reason: 'relist-failed', error });
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, this.init.maxBackoffMs);
+      }
+    }
+  }
+
+  private push(event: WatchEvent<T>): void {
+    this.queue.push(event);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent<T>> {
+    return {
+      next: async (): Promise<IteratorResult<WatchEvent<T>>> => {
+        while (true) {
+          if (this.queueHead < this.queue.length) {
+            const value = this.queue[this.queueHead++] as WatchEvent<T>;
+            if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+              this.queue = this.queue.slice(this.queueHead);
+              this.queueHead = 0;
+            }
+            return { value, done: false };
+          }
+          if (this.isClosed) return { value: undefined, done: true };
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
+        }
+      },
+      return: async (): Promise<IteratorResult<WatchEvent<T>>> => {
+        this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.queue = [];
+    this.queueHead = 0;
+    this.known.clear();
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    if (watcher !== undefined) {
+      this.cancelling = watcher.cancel().catch((err: unknown) => {
+        // The connection is gone; etcd drops the watch with it.
+        void err;
+      });
+    }
+    this.init.onClose(this);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  closeAndWait(): Promise<void> {
+    this.close();
+    return this.cancelling;
+  }
+}
+
+function byKey<V>(a: [string, V], b: [string, V]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
