@@ -1,0 +1,160 @@
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeDatastoreConformance } from '../../../lib/datastore/conformance.js';
+import { createEtcdDatastore, etcdKeyOf, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
+import { Kinds } from '../../../lib/datastore/kinds.js';
+import type { StoredObject } from '../../../lib/datastore/types.js';
+import { hasErrorCode } from '../../../lib/errors.js';
+import { findFreePort, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
+import { startTcpProxy } from '../../harness/tcp-proxy.js';
+
+// The etcd backend against a real etcd-server on loopback (no root needed).
+// Watch interruptions are real: the backend under test talks to etcd through
+// a TCP proxy the test can cut; writes meanwhile go through a second client.
+describeDatastoreConformance('etcdv3', async () => {
+  const etcd = await startEtcd();
+  const proxy = await startTcpProxy('127.0.0.1', Number(new URL(etcd.endpoint).port));
+  const datastore = createEtcdDatastore({ endpoints: [`http://${proxy.address}`], watchMaxBackoffMs: 500 });
+  const writer = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+  return {
+    datastore,
+    compact: () => writer.compact(),
+    interruptWatches: async (whileCut) => {
+      proxy.cut();
+      try {
+        await whileCut(writer);
+      } finally {
+        proxy.restore();
+      }
+    },
+    teardown: async () => {
+      await datastore.close();
+      await writer.close();
+      await proxy.close();
+      await etcd.stop();
+    },
+  };
+});
+
+describe('etcdv3 datastore specifics', () => {
+  let etcd: EtcdInstance;
+  let ds: EtcdDatastore;
+  let raw: Etcd3;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+    raw = new Etcd3({ hosts: etcd.endpoint });
+  });
+  afterAll(async () => {
+    raw?.close();
+    await ds?.close();
+    await etcd?.stop();
+  });
+
+  it('stores objects under /tortie/v1/<group>/<plural>/[<namespace>/]<name> as JSON without resourceVersion', async () => {
+    const pool = await ds.create<StoredObject>(Kinds.IPPool, {
+      apiVersion: Kinds.IPPool.apiVersion,
+      kind: 'IPPool',
+      metadata: { name: 'default-ipv4-ippool' },
+      spec: { cidr: '10.244.0.0/16' },
+    });
+    const value = await raw.get('/tortie/v1/crd.tortie.dev/ippools/default-ipv4-ippool').json();
+    expect(value).toEqual({ ...pool, metadata: { name: 'default-ipv4-ippool', uid: pool.metadata.uid, creationTimestamp: pool.metadata.creationTimestamp } });
+    const kv = (await raw.get('/tortie/v1/crd.tortie.dev/ippools/default-ipv4-ippool').exec()).kvs[0];
+    expect(pool.metadata.resourceVersion).toBe(kv?.mod_revision);
+
+    expect(etcdKeyOf(Kinds.WorkloadEndpoint, 'node1-k8s-web-eth0', 'default')).toBe(
+      '/tortie/v1/crd.tortie.dev/workloadendpoints/default/node1-k8s-web-eth0',
+    );
+    expect(etcdKeyOf(Kinds.K8sNamespace, 'default')).toBe('/tortie/v1/core/namespaces/default');
+    expect(etcdKeyOf(Kinds.K8sNetworkPolicy, 'deny', 'prod')).toBe('/tortie/v1/networking.k8s.io/networkpolicies/prod/deny');
+    expect(etcdKeyOf(Kinds.NetworkPolicy, 'deny', 'prod')).toBe('/tortie/v1/crd.tortie.dev/networkpolicies/prod/deny');
+    await ds.create(Kinds.K8sNetworkPolicy, {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'deny', namespace: 'prod' },
+      spec: { podSelector: {} },
+    });
+    expect(await raw.get('/tortie/v1/networking.k8s.io/networkpolicies/prod/deny').exists()).toBe(true);
+  });
+
+  it('refuses names with "/", a missing namespace, a wrong kind and an update without resourceVersion', async () => {
+    const pool: StoredObject = { apiVersion: Kinds.IPPool.apiVersion, kind: 'IPPool', metadata: { name: 'a/b' }, spec: {} };
+    await expect(ds.create(Kinds.IPPool, pool)).rejects.toMatchObject({ code: 'ERR_VALIDATION' });
+    const wep: StoredObject = { apiVersion: Kinds.WorkloadEndpoint.apiVersion, kind: 'WorkloadEndpoint', metadata: { name: 'w' }, spec: {} };
+    await expect(ds.create(Kinds.WorkloadEndpoint, wep)).rejects.toMatchObject({ code: 'ERR_VALIDATION' });
+    await expect(ds.create(Kinds.BGPPeer, { ...pool, metadata: { name: 'p' } })).rejects.toMatchObject({ code: 'ERR_VALIDATION' });
+    const created = await ds.create<StoredObject>(Kinds.IPPool, { ...pool, metadata: { name: "no-rv" } });
+    const { resourceVersion, ...metadata } = created.metadata;
+    void resourceVersion;
+    await expect(ds.update(Kinds.IPPool, { ...created, metadata })).rejects.toMatchObject({
+      code: 'ERR_VALIDATION',
+      message: expect.stringContaining('metadata.resourceVersion'),
+    });
+  });
+
+  it('an update without uid and creationTimestamp keeps the stored ones', async () => {
+    const created = await ds.create<StoredObject>(Kinds.IPPool, {
+      apiVersion: Kinds.IPPool.apiVersion,
+      kind: 'IPPool',
+      metadata: { name: 'carry' },
+      spec: { cidr: '10.1.0.0/16' },
+    });
+    const updated = await ds.update<StoredObject>(Kinds.IPPool, {
+      ...created,
+      metadata: { name: 'carry', resourceVersion: created.metadata.resourceVersion },
+      spec: { cidr: '10.2.0.0/16' },
+    });
+    expect(updated.metadata.uid).toBe(created.metadata.uid);
+    expect(updated.metadata.creationTimestamp).toBe(created.metadata.creationTimestamp);
+  });
+
+  it('a label selector that does not parse is ERR_SELECTOR_SYNTAX with the column', async () => {
+    let caught: unknown;
+    try {
+      await ds.list(Kinds.IPPool, { labelSelector: 'app in (a,' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(hasErrorCode(caught, 'ERR_SELECTOR_SYNTAX'), String(caught)).toBe(true);
+    expect(String(caught)).toMatch(/column \d+/);
+  });
+
+  it('a value under the prefix that is not one of our objects is treated as absent', async () => {
+    await raw.put('/tortie/v1/crd.tortie.dev/ippools/garbage').value('not json');
+    const listed = await ds.list(Kinds.IPPool);
+    expect(listed.items.map((o) => o.metadata.name)).not.toContain('garbage');
+  });
+
+  it('an unreachable etcd fails fast with ERR_DATASTORE_UNAVAILABLE naming the endpoint', async () => {
+    const endpoint = `http://127.0.0.1:${await findFreePort()}`;
+    const down = createEtcdDatastore({ endpoints: [endpoint], requestTimeoutMs: 3000 });
+    try {
+      const started = Date.now();
+      let caught: unknown;
+      try {
+        await down.get(Kinds.IPPool, 'x');
+      } catch (err) {
+        caught = err;
+      }
+      expect(hasErrorCode(caught, 'ERR_DATASTORE_UNAVAILABLE'), String(caught)).toBe(true);
+      expect(String((caught as Error).message)).toContain(endpoint);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('close() ends open watches and later calls fail with ERR_DATASTORE_UNAVAILABLE', async () => {
+    const other = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+    const watch = other.watch(Kinds.IPPool);
+    const iterator = watch[Symbol.asyncIterator]();
+    let event = await iterator.next();
+    while (event.value?.type !== 'synced') event = await iterator.next();
+    const pending = iterator.next();
+    await other.close();
+    expect((await pending).done).toBe(true);
+    await expect(other.get(Kinds.IPPool, 'x')).rejects.toMatchObject({ code: 'ERR_DATASTORE_UNAVAILABLE' });
+  });
+});
