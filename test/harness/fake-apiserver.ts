@@ -119,19 +119,26 @@ export class FakeApiServer {
     return `http://127.0.0.1:${this.portNumber}`;
   }
 
+  get port(): number {
+    return this.portNumber;
+  }
+
   get currentRevision(): string {
     return String(this.revision);
   }
 
-  /** Writes a kubeconfig for this server (plain http, no auth) and returns its path. */
-  async writeKubeconfig(dir: string): Promise<string> {
-    const path = join(dir, 'kubeconfig');
+  /**
+   * Writes a kubeconfig for this server (plain http, no auth) and returns its
+   * path. `server` points it elsewhere, e.g. at a proxy in front of this server.
+   */
+  async writeKubeconfig(dir: string, options: { server?: string; fileName?: string } = {}): Promise<string> {
+    const path = join(dir, options.fileName ?? 'kubeconfig');
     const yaml = [
       'apiVersion: v1',
       'kind: Config',
       'clusters:',
       // client-node refuses plain http unless TLS verification is off (there is no TLS to verify).
-      `- name: fake\n  cluster:\n    server: ${this.url}\n    insecure-skip-tls-verify: true`,
+      `- name: fake\n  cluster:\n    server: ${options.server ?? this.url}\n    insecure-skip-tls-verify: true`,
       'users:',
       '- name: fake\n  user: {}',
       'contexts:',

@@ -1,17 +1,150 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Kinds } from '../../../lib/datastore/kinds.js';
+import { describeDatastoreConformance } from '../../../lib/datastore/conformance.js';
+import { Kinds, type KindInfo } from '../../../lib/datastore/kinds.js';
 import { createKubernetesDatastore, type KubernetesDatastore } from '../../../lib/datastore/kubernetes.js';
-import type { ListResult, StoredObject, Watch, WatchEvent } from '../../../lib/datastore/types.js';
+import type { Datastore, DeleteOptions, ListOptions, ListResult, StoredObject, Watch, WatchEvent, WatchOptions } from '../../../lib/datastore/types.js';
+import { hasErrorCode } from '../../../lib/errors.js';
 import { FakeApiServer } from '../../harness/fake-apiserver.js';
+import { startTcpProxy } from '../../harness/tcp-proxy.js';
 
 /**
- * The kubernetes backend against the in-repo API server (test/harness/fake-apiserver.ts):
- * the HTTP mapping (409/404/5xx) and what the backend adds over client-node's
- * informer (synced only after a good list, restart with back-off, relist on 410).
+ * The kubernetes backend against the in-repo API server (test/harness/fake-apiserver.ts,
+ * since no kube-apiserver can be installed here): the shared conformance suite,
+ * then the HTTP mapping (409/404/5xx) and what the backend adds over
+ * client-node's informer (synced only after a good list, restart with back-off,
+ * relist on 410). With KUBECONFIG set, the conformance suite also runs against
+ * that cluster.
  */
+
+// The backend under test reaches the API server through a TCP proxy the test can cut;
+// writes made while it is cut go through a second datastore that connects directly.
+describeDatastoreConformance('kubernetes (in-repo API server)', async () => {
+  const api = await FakeApiServer.start();
+  const proxy = await startTcpProxy('127.0.0.1', api.port);
+  const dir = await mkdtemp(join(tmpdir(), 'tortie-kube-conformance-'));
+  const datastore = createKubernetesDatastore({
+    kubeconfigPath: await api.writeKubeconfig(dir, { server: `http://${proxy.address}`, fileName: 'kubeconfig-proxied' }),
+    retryDelayMs: { initial: 50, max: 500 },
+  });
+  const writer = createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir) });
+  return {
+    datastore,
+    compact: async () => api.compact(),
+    interruptWatches: async (whileCut) => {
+      proxy.cut();
+      try {
+        await whileCut(writer);
+      } finally {
+        proxy.restore();
+      }
+    },
+    teardown: async () => {
+      await datastore.close();
+      await writer.close();
+      await proxy.close();
+      await api.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+const REAL_CLUSTER_SUITE = 'kubernetes (cluster from KUBECONFIG)';
+if (process.env['KUBECONFIG'] !== undefined && process.env['KUBECONFIG'] !== '') {
+  // Use a scratch cluster: the suite writes IPPools (10.x CIDRs) and WorkloadEndpoints, and a
+  // running IPAM would see them. The tortie CRDs must be installed (manifests/crds/).
+  describeDatastoreConformance(REAL_CLUSTER_SUITE, async () => {
+    const run = `tortie-conformance-${randomBytes(4).toString('hex')}`;
+    const datastore = createKubernetesDatastore({ retryDelayMs: { initial: 200, max: 2_000 } });
+    try {
+      await datastore.list(Kinds.IPPool, { labelSelector: 'tortie.dev/none' });
+    } catch (err) {
+      await datastore.close();
+      if (hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND')) {
+        throw new Error(`the cluster in KUBECONFIG has no tortie CRDs: kubectl apply -f manifests/crds/ (or unset KUBECONFIG)`, { cause: err });
+      }
+      throw err;
+    }
+    const scoped = new RunScopedDatastore(datastore, run);
+    return { datastore: scoped, teardown: () => scoped.cleanUp() };
+  });
+} else {
+  describe(`datastore conformance: ${REAL_CLUSTER_SUITE}`, () => {
+    it.skip('KUBECONFIG is not set, so there is no real cluster to run the conformance suite against', () => {});
+  });
+}
+
+/**
+ * The conformance suite invents namespace names; a real API server wants the
+ * Namespace to exist before anything is created in it. This wrapper creates
+ * each namespace on first use, labelled with the run, and remembers the
+ * cluster-scoped objects created, so cleanUp() leaves the cluster as it was.
+ */
+class RunScopedDatastore implements Datastore {
+  readonly type = 'kubernetes' as const;
+  private readonly namespaces = new Set<string>();
+  private readonly clusterObjects = new Map<string, { kind: KindInfo; name: string }>();
+  private readonly runLabel = 'tortie.dev/conformance-run';
+
+  constructor(
+    private readonly inner: KubernetesDatastore,
+    private readonly run: string,
+  ) {}
+
+  get<T extends StoredObject = StoredObject>(kind: KindInfo, name: string, namespace?: string): Promise<T | null> {
+    return this.inner.get<T>(kind, name, namespace);
+  }
+  list<T extends StoredObject = StoredObject>(kind: KindInfo, options?: ListOptions): Promise<ListResult<T>> {
+    return this.inner.list<T>(kind, options);
+  }
+  watch<T extends StoredObject = StoredObject>(kind: KindInfo, options?: WatchOptions<T>): Watch<T> {
+    return this.inner.watch<T>(kind, options);
+  }
+  async create<T extends StoredObject>(kind: KindInfo, object: T): Promise<T> {
+    if (kind.namespaced && object.metadata.namespace !== undefined) await this.ensureNamespace(object.metadata.namespace);
+    const created = await this.inner.create(kind, object);
+    if (!kind.namespaced) this.clusterObjects.set(`${kind.plural}/${created.metadata.name}`, { kind, name: created.metadata.name });
+    return created;
+  }
+  update<T extends StoredObject>(kind: KindInfo, object: T): Promise<T> {
+    return this.inner.update(kind, object);
+  }
+  delete<T extends StoredObject = StoredObject>(kind: KindInfo, name: string, namespace?: string, options?: DeleteOptions): Promise<T> {
+    return this.inner.delete<T>(kind, name, namespace, options);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async ensureNamespace(namespace: string): Promise<void> {
+    if (this.namespaces.has(namespace)) return;
+    try {
+      await this.inner.create(Kinds.K8sNamespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { [this.runLabel]: this.run } } });
+    } catch (err) {
+      if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
+    }
+    this.namespaces.add(namespace);
+  }
+
+  /** Deletes what the run created: its namespaces (with everything in them) and its cluster-scoped objects. */
+  async cleanUp(): Promise<void> {
+    for (const { kind, name } of this.clusterObjects.values()) {
+      await this.inner.delete(kind, name).catch((err: unknown) => {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND')) throw err;
+      });
+    }
+    const namespaces = await this.inner.list(Kinds.K8sNamespace, { labelSelector: `${this.runLabel}=${this.run}` });
+    for (const ns of namespaces.items) {
+      await this.inner.delete(Kinds.K8sNamespace, ns.metadata.name).catch((err: unknown) => {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND')) throw err;
+      });
+    }
+    await this.inner.close();
+  }
+}
 
 const FAST_RETRY = { initial: 20, max: 200 };
 
@@ -96,7 +229,7 @@ function stateOf(list: ListResult): Map<string, string | undefined> {
   return new Map(list.items.map((o) => [o.metadata.name, o.metadata.resourceVersion] as const));
 }
 
-describe('kubernetes datastore against the in-repo API server', () => {
+describe('kubernetes datastore specifics, against the in-repo API server', () => {
   let api: FakeApiServer;
   let dir: string;
   let ds: KubernetesDatastore;
