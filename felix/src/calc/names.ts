@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import type { Direction } from '../model/policies.js';
+
+/**
+ * Names of the nft objects inside `inet tortie`. Stable across restarts and
+ * independent of the rest of the snapshot, so that a later incremental plan
+ * can diff by name: a set is named by what it holds, a chain by the policy or
+ * interface it serves. The kernel allows 255 characters.
+ */
+const MAX_NAME = 200;
+
+export function policyChainName(policyId: string, direction: Direction): string {
+  return bounded(`${direction === 'ingress' ? 'pi' : 'po'}-${policyId}`);
+}
+
+/** To-workload (ingress policy) and from-workload (anti-spoofing, egress policy) chains. */
+export function workloadChainName(interfaceName: string, direction: Direction): string {
+  return `${direction === 'ingress' ? 'tw' : 'fw'}-${interfaceName}`;
+}
+
+/** To-host (ingress policy) and from-host (egress policy) chains of a host endpoint. */
+export function hostEndpointChainName(interfaceName: string, direction: Direction): string {
+  return `${direction === 'ingress' ? 'th' : 'fh'}-${interfaceName}`;
+}
+
+export function addressSetName(kind: 'sel' | 'net', family: 4 | 6, source: string): string {
+  return `${kind}${family}-${shortHash(source)}`;
+}
+
+export function namedPortSetName(family: 4 | 6, source: string): string {
+  return `np${family}-${shortHash(source)}`;
+}
+
+export function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+function bounded(name: string): string {
+  return name.length <= MAX_NAME ? name : `${name.slice(0, MAX_NAME - 17)}~${shortHash(name)}`;
+}
