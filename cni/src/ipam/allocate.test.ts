@@ -32,7 +32,7 @@ function checkBlock(block: IpamBlockSpec): void {
     if (a === null) expect(free.has(o)).toBe(true);
     else {
       expect(free.has(o)).toBe(false);
-      expect(block.attributes[a]).toBeDefined();
+      expect(block.attributes[a!]).toBeDefined();
     }
   }
   for (const o of free) expect(o >= 0 && o < size).toBe(true);

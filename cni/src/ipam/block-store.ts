@@ -1,0 +1,465 @@
+/**
+ * Block IPAM on a Datastore: the effectful shell around allocate.ts.
+ *
+ * Every write is a compare-and-swap on `resourceVersion` (or a create, which
+ * fails on a taken name); a conflict re-reads the object and recomputes the
+ * change, up to `maxRetries` times, then gives up with ERR_DATASTORE_CONFLICT
+ * ("try again later", CNI code 11).
+ *
+ * Write order (cni/DESIGN.md "IPAM write order" says why, step by step):
+ *   allocate: IPAMHandle (records the block) → IPAMBlock (takes the address)
+ *   claim:    BlockAffinity pending → IPAMBlock create → BlockAffinity confirmed
+ *   release:  IPAMBlock (frees the addresses) → IPAMHandle delete
+ * so a crash between any two writes leaves either nothing taken, or an
+ * address whose handle names its block (releaseByHandle finds it), or a
+ * handle/affinity that names nothing (releaseByHandle and the GC remove it).
+ */
+import { TortieError, hasErrorCode } from '../../../lib/errors.js';
+import type { Datastore, StoredObject } from '../../../lib/datastore/types.js';
+import { Kinds } from '../../../lib/datastore/kinds.js';
+import { TORTIE_API_VERSION } from '../../../lib/contract.js';
+import { parseCidr } from '../../../lib/cidr.js';
+import {
+  type IpamBlockSpec,
+  type PoolInfo,
+  addressesOfHandle,
+  affinityName,
+  allocateFromBlock,
+  assignAddressInBlock,
+  blockCidrForAddress,
+  blockForAddress,
+  blockName,
+  chooseBlockToClaim,
+  hostAffinity,
+  newBlock,
+  poolForAddress,
+  releaseFromBlock,
+} from './allocate.js';
+
+export interface IpamBlockObject extends StoredObject {
+  spec: IpamBlockSpec;
+}
+
+export interface BlockAffinitySpec {
+  state: 'confirmed' | 'pending' | 'pendingDeletion';
+  node: string;
+  cidr: string;
+  deleted: boolean;
+}
+export interface BlockAffinityObject extends StoredObject {
+  spec: BlockAffinitySpec;
+}
+
+export interface IpamHandleSpec {
+  handleID: string;
+  /** Block CIDR → number of addresses this handle holds (or may hold) there. */
+  block: Record<string, number>;
+  deleted: boolean;
+}
+export interface IpamHandleObject extends StoredObject {
+  spec: IpamHandleSpec;
+}
+
+export interface BlockStoreOptions {
+  /** Compare-and-swap attempts per object before giving up (Calico uses 100). */
+  maxRetries?: number;
+  /** Upper bound of the random pause after a conflict, so racers spread out. 0 = none. */
+  retryJitterMs?: number;
+  /** Called after a lost compare-and-swap, for logging and tests. */
+  onConflict?: (kind: string, name: string, attempt: number) => void;
+}
+
+export interface AutoAssignRequest {
+  handleId: string;
+  node: string;
+  /** Pools this pod may use (selectPools' answer), either family, in order of preference. */
+  pools: readonly PoolInfo[];
+  num4: number;
+  num6: number;
+  /** Recorded on each address: node, namespace, pod, timestamp. */
+  attributes: Record<string, string> | null;
+  /** At most this many blocks affine to the node (0 or absent: no limit). */
+  maxBlocksPerHost?: number;
+  /** Never take an address from a block affine to another node (IPAMConfiguration.strictAffinity). */
+  strictAffinity?: boolean;
+}
+
+export interface AssignedAddresses {
+  ipv4: string[];
+  ipv6: string[];
+}
+
+export interface AssignIpRequest {
+  handleId: string;
+  node: string;
+  address: string;
+  pools: readonly PoolInfo[];
+  attributes: Record<string, string> | null;
+}
+
+/** Kubernetes names are lower case; the handle ID itself keeps its case in `spec.handleID`. */
+export function handleObjectName(handleId: string): string {
+  return handleId.toLowerCase();
+}
+
+function isBlockSpec(spec: unknown): spec is IpamBlockSpec {
+  if (typeof spec !== 'object' || spec === null) return false;
+  const s = spec as Partial<IpamBlockSpec>;
+  return typeof s.cidr === 'string' && Array.isArray(s.allocations) && Array.isArray(s.unallocated) && Array.isArray(s.attributes);
+}
+
+function familyOf(pool: PoolInfo): 4 | 6 | null {
+  return parseCidr(pool.spec.cidr)?.family ?? null;
+}
+
+export class BlockStore {
+  readonly #ds: Datastore;
+  readonly #maxRetries: number;
+  readonly #retryJitterMs: number;
+  readonly #onConflict: BlockStoreOptions['onConflict'];
+
+  constructor(datastore: Datastore, options: BlockStoreOptions = {}) {
+    this.#ds = datastore;
+    this.#maxRetries = options.maxRetries ?? 100;
+    this.#retryJitterMs = options.retryJitterMs ?? 5;
+    this.#onConflict = options.onConflict;
+  }
+
+  /** Every IPAMBlock (invalid ones are skipped: treated as absent, STYLE.md §1). */
+  async listBlocks(): Promise<IpamBlockObject[]> {
+    const { items } = await this.#ds.list<IpamBlockObject>(Kinds.IPAMBlock);
+    return items.filter((b) => isBlockSpec(b.spec));
+  }
+
+  async getHandle(handleId: string): Promise<IpamHandleObject | null> {
+    return this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, handleObjectName(handleId));
+  }
+
+  /** The addresses a handle holds now, found through the blocks its IPAMHandle names. */
+  async addressesOfHandle(handleId: string): Promise<AssignedAddresses> {
+    const handle = await this.getHandle(handleId);
+    const out: AssignedAddresses = { ipv4: [], ipv6: [] };
+    if (handle === null) return out;
+    for (const cidr of Object.keys(handle.spec.block)) {
+      const block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, blockName(cidr));
+      if (block === null || !isBlockSpec(block.spec)) continue;
+      const family = parseCidr(block.spec.cidr)?.family;
+      for (const a of addressesOfHandle(block.spec, handleId)) (family === 6 ? out.ipv6 : out.ipv4).push(a);
+    }
+    return out;
+  }
+
+  /**
+   * `num4` IPv4 and `num6` IPv6 addresses for a handle. Idempotent: a handle
+   * that already holds addresses gets those back (and only the shortfall is
+   * allocated). Throws ERR_IPAM_EXHAUSTED when the pools have too few free
+   * addresses; what was taken before that stays recorded under the handle, and
+   * the caller releases it with releaseByHandle (CNI ADD undoes in reverse).
+   */
+  async autoAssign(request: AutoAssignRequest): Promise<AssignedAddresses> {
+    const existing = await this.addressesOfHandle(request.handleId);
+    const result: AssignedAddresses = {
+      ipv4: existing.ipv4.slice(0, Math.max(request.num4, 0)),
+      ipv6: existing.ipv6.slice(0, Math.max(request.num6, 0)),
+    };
+    for (const family of [4, 6] as const) {
+      const target = family === 4 ? request.num4 : request.num6;
+      const have = family === 4 ? result.ipv4 : result.ipv6;
+      const need = target - have.length;
+      if (need <= 0) continue;
+      const pools = request.pools.filter((p) => familyOf(p) === family);
+      if (pools.length === 0) {
+        throw new TortieError('ERR_IPAM_EXHAUSTED', `no IPv${family} pool is usable by node ${request.node} (none exists, all are disabled, or none selects the node)`, {
+          details: { family, node: request.node },
+        });
+      }
+      have.push(...(await this.#assignFamily(request, pools, need)));
+    }
+    return result;
+  }
+
+  async #assignFamily(request: AutoAssignRequest, pools: readonly PoolInfo[], count: number): Promise<string[]> {
+    const got: string[] = [];
+    const myAffinity = hostAffinity(request.node);
+    const inPools = (b: IpamBlockObject) => blockForAddress(pools.map((p) => p.spec), b.spec.cidr.split('/')[0]!) !== undefined;
+    let blocks = (await this.listBlocks()).filter(inPools);
+
+    // 1. The node's own blocks, in pool order then CIDR order.
+    for (const block of blocks.filter((b) => b.spec.affinity === myAffinity)) {
+      if (got.length >= count) return got;
+      if (block.spec.unallocated.length === 0) continue;
+      got.push(...(await this.#allocateIn(block, request, count - got.length)));
+    }
+
+    // 2. Claim new blocks while the node may have more.
+    const maxBlocks = request.maxBlocksPerHost ?? 0;
+    const claimed = new Set<string>();
+    while (got.length < count) {
+      const affineCount = blocks.filter((b) => b.spec.affinity === myAffinity).length + claimed.size;
+      if (maxBlocks > 0 && affineCount >= maxBlocks) break;
+      let cidr: string | null = null;
+      let pool: PoolInfo | undefined;
+      for (const p of pools) {
+        cidr = chooseBlockToClaim(p, blocks.map((b) => b.spec));
+        if (cidr !== null) {
+          pool = p;
+          break;
+        }
+      }
+      if (cidr === null || pool === undefined) break;
+      const block = await this.claimBlock(request.node, cidr, request.strictAffinity ?? pool.spec.strictAffinity ?? false);
+      if (block === null) {
+        // Another node won the race for this block: look again at what exists.
+        blocks = (await this.listBlocks()).filter(inPools);
+        continue;
+      }
+      claimed.add(block.spec.cidr);
+      blocks.push(block);
+      got.push(...(await this.#allocateIn(block, request, count - got.length)));
+    }
+
+    // 3. Borrow from other nodes' blocks, unless affinity is strict.
+    if (got.length < count) {
+      blocks = (await this.listBlocks()).filter(inPools);
+      for (const block of blocks) {
+        if (got.length >= count) break;
+        if (block.spec.affinity === myAffinity || block.spec.unallocated.length === 0) continue;
+        const pool = poolForAddress(pools, block.spec.cidr.split('/')[0]!);
+        const strict = request.strictAffinity ?? pool?.spec.strictAffinity ?? false;
+        if (strict || block.spec.strictAffinity) continue;
+        got.push(...(await this.#allocateIn(block, request, count - got.length)));
+      }
+    }
+
+    if (got.length < count) {
+      const family = familyOf(pools[0]!);
+      throw new TortieError(
+        'ERR_IPAM_EXHAUSTED',
+        `IPv${family} pools ${pools.map((p) => p.spec.cidr).join(', ')} have no free address for node ${request.node}` +
+          ` (wanted ${count}, got ${got.length}${request.strictAffinity ? '; strictAffinity forbids borrowing' : ''}${maxBlocks > 0 ? `; maxBlocksPerHost ${maxBlocks}` : ''})`,
+        { details: { family, node: request.node, wanted: count, got: got.length } },
+      );
+    }
+    return got;
+  }
+
+  /** Takes up to `count` addresses from one block: handle first, then the block (CAS, re-read on conflict). */
+  async #allocateIn(initial: IpamBlockObject, request: { handleId: string; attributes: Record<string, string> | null }, count: number): Promise<string[]> {
+    let block: IpamBlockObject | null = initial;
+    let recorded = false;
+    for (let attempt = 1; ; attempt++) {
+      if (block === null || !isBlockSpec(block.spec) || block.spec.deleted) return [];
+      const free = block.spec.unallocated.length;
+      if (free === 0) return [];
+      if (!recorded) {
+        await this.#recordInHandle(request.handleId, block.spec.cidr, Math.min(free, count));
+        recorded = true;
+      }
+      const next = allocateFromBlock(block.spec, { handleId: request.handleId, attributes: request.attributes, count });
+      if (next === null) return [];
+      try {
+        await this.#ds.update<IpamBlockObject>(Kinds.IPAMBlock, { ...block, spec: next.block });
+        return next.addresses;
+      } catch (err) {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+        await this.#afterConflict('IPAMBlock', block.metadata.name, attempt);
+        block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, block.metadata.name);
+      }
+    }
+  }
+
+  /**
+   * Makes the handle name a block before any address of that block is taken
+   * for it. `count` raises the recorded number; the number is an upper bound
+   * (a crash or a lost race can leave it higher than what the block holds),
+   * release trusts the block, never the count.
+   */
+  async #recordInHandle(handleId: string, cidr: string, count: number): Promise<void> {
+    const name = handleObjectName(handleId);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, name);
+      try {
+        if (current === null) {
+          await this.#ds.create<IpamHandleObject>(Kinds.IPAMHandle, {
+            apiVersion: TORTIE_API_VERSION,
+            kind: 'IPAMHandle',
+            metadata: { name },
+            spec: { handleID: handleId, block: { [cidr]: count }, deleted: false },
+          });
+        } else {
+          const block = { ...current.spec.block, [cidr]: (current.spec.block[cidr] ?? 0) + count };
+          await this.#ds.update<IpamHandleObject>(Kinds.IPAMHandle, { ...current, spec: { ...current.spec, block, deleted: false } });
+        }
+        return;
+      } catch (err) {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT') && !hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
+        await this.#afterConflict('IPAMHandle', name, attempt);
+      }
+    }
+  }
+
+  /**
+   * Claims a block for a node: BlockAffinity pending → IPAMBlock create →
+   * BlockAffinity confirmed. Returns the new block, or null when another node
+   * created that block first (our pending affinity is then removed).
+   * A block that already exists with this node's affinity (a claim that
+   * crashed before confirming) is adopted.
+   */
+  async claimBlock(node: string, cidr: string, strictAffinity = false): Promise<IpamBlockObject | null> {
+    const affName = affinityName(node, cidr);
+    let affinity: BlockAffinityObject;
+    try {
+      affinity = await this.#ds.create<BlockAffinityObject>(Kinds.BlockAffinity, {
+        apiVersion: TORTIE_API_VERSION,
+        kind: 'BlockAffinity',
+        metadata: { name: affName },
+        spec: { state: 'pending', node, cidr, deleted: false },
+      });
+    } catch (err) {
+      if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
+      // Ours from an earlier attempt (the name holds node and CIDR): carry on with it.
+      const found = await this.#ds.get<BlockAffinityObject>(Kinds.BlockAffinity, affName);
+      if (found === null) return null;
+      affinity = found;
+    }
+
+    let block: IpamBlockObject;
+    try {
+      block = await this.#ds.create<IpamBlockObject>(Kinds.IPAMBlock, {
+        apiVersion: TORTIE_API_VERSION,
+        kind: 'IPAMBlock',
+        metadata: { name: blockName(cidr) },
+        spec: newBlock(cidr, node, strictAffinity),
+      });
+    } catch (err) {
+      if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
+      const existing = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, blockName(cidr));
+      if (existing !== null && existing.spec.affinity === hostAffinity(node)) {
+        block = existing;
+      } else {
+        if (affinity.spec.state === 'pending') await this.#deleteQuietly(Kinds.BlockAffinity, affName, affinity.metadata.resourceVersion);
+        return null;
+      }
+    }
+
+    if (affinity.spec.state !== 'confirmed') await this.#confirmAffinity(affName);
+    return block;
+  }
+
+  async #confirmAffinity(name: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.#ds.get<BlockAffinityObject>(Kinds.BlockAffinity, name);
+      if (current === null || current.spec.state === 'confirmed') return;
+      try {
+        await this.#ds.update<BlockAffinityObject>(Kinds.BlockAffinity, { ...current, spec: { ...current.spec, state: 'confirmed' } });
+        return;
+      } catch (err) {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+        await this.#afterConflict('BlockAffinity', name, attempt);
+      }
+    }
+  }
+
+  async #deleteQuietly(kind: (typeof Kinds)[keyof typeof Kinds], name: string, resourceVersion: string | undefined): Promise<void> {
+    try {
+      await this.#ds.delete(kind, name, undefined, resourceVersion === undefined ? {} : { resourceVersion });
+    } catch (err) {
+      // Already gone, or changed by someone who now owns it: either way it is not ours to delete.
+      if (!hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND') && !hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+    }
+  }
+
+  /**
+   * Takes one given address for a handle (`tortie.dev/ipAddrs`). The address
+   * must be inside one of `pools`; its block is claimed for the node if it does
+   * not exist yet. Idempotent for the same handle; ERR_IPAM_ADDRESS_IN_USE when
+   * another handle holds it.
+   */
+  async assignIp(request: AssignIpRequest): Promise<void> {
+    const pool = poolForAddress(request.pools, request.address);
+    if (pool === undefined) {
+      throw new TortieError('ERR_IPAM_NO_POOL', `address ${request.address} is in no IP pool; ${ANNOTATION_HINT}`, { details: { address: request.address } });
+    }
+    const cidr = blockCidrForAddress(pool, request.address);
+    if (cidr === null) throw new TortieError('ERR_IPAM_NO_POOL', `address ${request.address} is not a valid address of pool ${pool.name}`);
+    const name = blockName(cidr);
+    let recorded = false;
+    for (let attempt = 1; ; attempt++) {
+      let block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      if (block === null) {
+        block = await this.claimBlock(request.node, cidr, pool.spec.strictAffinity ?? false);
+        if (block === null) continue; // created by another node meanwhile: read it again
+      }
+      if (addressesOfHandle(block.spec, request.handleId).includes(request.address)) return;
+      if (!recorded) {
+        await this.#recordInHandle(request.handleId, cidr, 1);
+        recorded = true;
+      }
+      const next = assignAddressInBlock(block.spec, request.address, request);
+      if (next === null) {
+        throw new TortieError('ERR_IPAM_ADDRESS_IN_USE', `address ${request.address} is already in use`, { details: { address: request.address } });
+      }
+      try {
+        await this.#ds.update<IpamBlockObject>(Kinds.IPAMBlock, { ...block, spec: next });
+        return;
+      } catch (err) {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+        await this.#afterConflict('IPAMBlock', name, attempt);
+      }
+    }
+  }
+
+  /**
+   * Frees every address the handle holds, then deletes the handle. Returns
+   * the addresses freed. A handle that does not exist is success with nothing
+   * freed (CNI DEL must succeed when the allocation is already gone).
+   */
+  async releaseByHandle(handleId: string): Promise<string[]> {
+    const name = handleObjectName(handleId);
+    const released: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const handle = await this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, name);
+      if (handle === null) return released;
+      for (const cidr of Object.keys(handle.spec.block)) released.push(...(await this.#releaseInBlock(blockName(cidr), handleId)));
+      try {
+        await this.#ds.delete(Kinds.IPAMHandle, name, undefined, { resourceVersion: handle.metadata.resourceVersion! });
+        return released;
+      } catch (err) {
+        if (hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND')) return released;
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+        // The handle named another block meanwhile: release that one too.
+        await this.#afterConflict('IPAMHandle', name, attempt);
+      }
+    }
+  }
+
+  async #releaseInBlock(name: string, handleId: string): Promise<string[]> {
+    for (let attempt = 1; ; attempt++) {
+      const block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      if (block === null || !isBlockSpec(block.spec)) return [];
+      const next = releaseFromBlock(block.spec, handleId);
+      if (next.released.length === 0) return [];
+      try {
+        await this.#ds.update<IpamBlockObject>(Kinds.IPAMBlock, { ...block, spec: next.block });
+        return next.released;
+      } catch (err) {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+        await this.#afterConflict('IPAMBlock', name, attempt);
+      }
+    }
+  }
+
+  async #afterConflict(kind: string, name: string, attempt: number): Promise<void> {
+    this.#onConflict?.(kind, name, attempt);
+    if (attempt >= this.#maxRetries) {
+      throw new TortieError(
+        'ERR_DATASTORE_CONFLICT',
+        `${kind} ${name} kept changing under us (${attempt} compare-and-swap attempts); try again later`,
+        { details: { kind, name, attempts: attempt } },
+      );
+    }
+    if (this.#retryJitterMs > 0) await new Promise((r) => setTimeout(r, Math.random() * this.#retryJitterMs));
+  }
+}
+
+const ANNOTATION_HINT = 'tortie.dev/ipAddrs must name addresses inside an existing IPPool';
