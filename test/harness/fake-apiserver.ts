@@ -29,8 +29,9 @@
  * - a bounded event history: a watch from before its window gets HTTP 200
  *   and one ERROR event with a Status of code 410 (reason Expired), then the
  *   stream ends, as the real API server does after etcd compaction.
+ * - optionally (`requireNamespaces`), 404 for a create in a missing Namespace.
  * Not kept: admission, defaulting, schemas, finalizers and graceful deletion,
- * namespace existence checks, subresources, pagination, field selectors.
+ * subresources, pagination, field selectors.
  *
  * Test hooks: compact() (drop the history), dropWatches() (end every watch
  * stream, as an API server restart does), failNextRequests(n, status),
@@ -42,7 +43,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { allKinds, groupOf, type KindInfo } from '../../lib/datastore/kinds.js';
+import { allKinds, groupOf, Kinds, type KindInfo } from '../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../lib/datastore/types.js';
 import type { SelectorAst } from '../../lib/selector/ast.js';
 import { parseLabelSelectorString } from '../../lib/selector/label-selector.js';
@@ -53,6 +54,8 @@ export interface FakeApiServerOptions {
   historyLimit?: number;
   /** How often a watch that asked for bookmarks gets one. */
   bookmarkIntervalMs?: number;
+  /** Refuse (404) to create a namespaced object whose Namespace does not exist, as a real cluster does. */
+  requireNamespaces?: boolean;
 }
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -103,10 +106,12 @@ export class FakeApiServer {
   private failures: { remaining: number; status: number } = { remaining: 0, status: 503 };
   private readonly historyLimit: number;
   private readonly bookmarkIntervalMs: number;
+  private readonly requireNamespaces: boolean;
 
   private constructor(options: FakeApiServerOptions) {
     this.historyLimit = options.historyLimit ?? 1000;
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
+    this.requireNamespaces = options.requireNamespaces ?? false;
   }
 
   static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
@@ -272,6 +277,9 @@ export class FakeApiServer {
   private create(route: Route, body: unknown): StoredObject {
     const object = checkBody(route, body);
     if (route.kind.namespaced && route.namespace === undefined) throw new HttpError(404, 'NotFound', 'namespaced kinds are created in a namespace');
+    if (this.requireNamespaces && route.namespace !== undefined && !this.store(Kinds.K8sNamespace).has(`/${route.namespace}`)) {
+      throw new HttpError(404, 'NotFound', `namespaces "${route.namespace}" not found`);
+    }
     if (object.metadata.resourceVersion !== undefined && object.metadata.resourceVersion !== '') {
       throw new HttpError(400, 'BadRequest', 'resourceVersion should not be set on objects to be created');
     }

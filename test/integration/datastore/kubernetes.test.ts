@@ -229,6 +229,28 @@ function stateOf(list: ListResult): Map<string, string | undefined> {
   return new Map(list.items.map((o) => [o.metadata.name, o.metadata.resourceVersion] as const));
 }
 
+describe('the real-cluster run scopes itself', () => {
+  it('creates the namespaces the suite invents and leaves nothing behind', async () => {
+    const api = await FakeApiServer.start({ requireNamespaces: true });
+    const dir = await mkdtemp(join(tmpdir(), 'tortie-kube-'));
+    try {
+      const scoped = new RunScopedDatastore(createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir) }), 'run1');
+      await scoped.create(Kinds.WorkloadEndpoint, endpoint('ns-invented', 'w'));
+      await scoped.create(Kinds.WorkloadEndpoint, endpoint('ns-invented', 'w2'));
+      await scoped.create(Kinds.IPPool, pool('p'));
+      api.put(Kinds.K8sNamespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'not-ours' } });
+      await scoped.cleanUp();
+      const check = createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir) });
+      expect((await check.list(Kinds.K8sNamespace)).items.map((n) => n.metadata.name)).toEqual(['not-ours']);
+      expect((await check.list(Kinds.IPPool)).items).toEqual([]);
+      await check.close();
+    } finally {
+      await api.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('kubernetes datastore specifics, against the in-repo API server', () => {
   let api: FakeApiServer;
   let dir: string;
