@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Kinds } from './kinds.js';
+import { describeDatastoreConformance } from './conformance.js';
 import { createMemoryDatastore, parseLabelSelector } from './memory.js';
 import { hasErrorCode } from '../errors.js';
 import type { StoredObject, WatchEvent } from './types.js';
@@ -76,4 +77,10 @@ describe('memory datastore', () => {
     expect(await take(2, w2)).toEqual(['added b', 'deleted a']);
     await ds.close();
   });
+});
+
+// The same contract every backend passes (lib/datastore/conformance.ts).
+describeDatastoreConformance('memory', async () => {
+  const datastore = createMemoryDatastore();
+  return { datastore, teardown: () => datastore.close() };
 });

@@ -109,6 +109,8 @@ interface HistoryEvent {
   type: 'added' | 'modified' | 'deleted';
   kind: KindInfo;
   object: StoredObject;
+  /** The object before a modification, to tell a label-selected watch that it started or stopped matching. */
+  previous?: StoredObject;
   revision: number;
 }
 
@@ -124,8 +126,8 @@ export function createMemoryDatastore(): MemoryDatastore {
   const ensureOpen = () => {
     if (closed) throw new TortieError('ERR_DATASTORE_UNAVAILABLE', 'memory datastore is closed');
   };
-  const record = (type: HistoryEvent['type'], kind: KindInfo, object: StoredObject) => {
-    const event: HistoryEvent = { type, kind, object: structuredClone(object), revision };
+  const record = (type: HistoryEvent['type'], kind: KindInfo, object: StoredObject, previous?: StoredObject) => {
+    const event: HistoryEvent = { type, kind, object: structuredClone(object), revision, ...(previous === undefined ? {} : { previous: structuredClone(previous) }) };
     history.push(event);
     for (const l of listeners) l(event);
   };
@@ -167,7 +169,14 @@ export function createMemoryDatastore(): MemoryDatastore {
         queue.push(e);
         wake?.();
       };
-      const toEvent = (e: HistoryEvent): WatchEvent<T> => ({ type: e.type, object: structuredClone(e.object) as T, revision: String(e.revision) });
+      /** The event as this watch sees it: a modification across the selector's edge is an add or a delete. */
+      const toEvent = (e: HistoryEvent): WatchEvent<T> | null => {
+        const now = matches(e);
+        const before = e.previous === undefined ? now : matches({ kind: e.kind, object: e.previous });
+        if (!now && !before) return null;
+        const type = e.type !== 'modified' ? e.type : now && before ? 'modified' : now ? 'added' : 'deleted';
+        return { type, object: structuredClone(e.object) as T, revision: String(e.revision) };
+      };
       if (options?.from === undefined) {
         for (const e of [...entries.values()].filter(matches)) {
           push({ type: 'added', object: structuredClone(e.object) as T, revision: String(revision) });
@@ -175,10 +184,14 @@ export function createMemoryDatastore(): MemoryDatastore {
         push({ type: 'synced', revision: String(revision) });
       } else {
         const since = Number(options.from.revision);
-        for (const e of history) if (e.revision > since && matches(e)) push(toEvent(e));
+        for (const e of history) {
+          const event = e.revision > since ? toEvent(e) : null;
+          if (event !== null) push(event);
+        }
       }
       const listener = (e: HistoryEvent) => {
-        if (matches(e)) push(toEvent(e));
+        const event = toEvent(e);
+        if (event !== null) push(event);
       };
       listeners.add(listener);
       const close = () => {
@@ -254,7 +267,7 @@ export function createMemoryDatastore(): MemoryDatastore {
         creationTimestamp: current.object.metadata.creationTimestamp,
       };
       entries.set(key, { kind, object: stored });
-      record('modified', kind, stored);
+      record('modified', kind, stored, current.object);
       return structuredClone(stored);
     },
 
