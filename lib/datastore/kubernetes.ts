@@ -107,17 +107,22 @@ class KubernetesRestClient {
     this.server = cluster.server.replace(/\/+$/, '');
   }
 
-  async send(method: HttpMethod, path: string, query: Record<string, string>, body: unknown, signal?: AbortSignal): Promise<ResponseContext> {
+  async send(method: HttpMethod, path: string, query: Record<string, string>, body: unknown, signal: AbortSignal): Promise<ResponseContext> {
     const url = new URL(this.server + path);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     const ctx = new RequestContext(url.toString(), method);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
+    try {
+      // Token files are re-read and exec plugins re-run here, so credentials that rotate keep working.
+      await this.kubeConfig.applySecurityAuthentication(ctx);
+    } catch (cause) {
+      throw new TortieError('ERR_DATASTORE_UNAVAILABLE', `kubernetes API ${this.server}: cannot authenticate: ${describeNetworkError(cause)}`, { cause });
+    }
     ctx.setHeaderParam('Accept', 'application/json');
     if (body !== undefined) {
       ctx.setHeaderParam('Content-Type', 'application/json');
       ctx.setBody(JSON.stringify(body));
     }
-    ctx.setSignal(signal ?? AbortSignal.timeout(this.requestTimeoutMs));
+    ctx.setSignal(signal);
     try {
       return await this.http.send(ctx).toPromise();
     } catch (cause) {
@@ -390,7 +395,8 @@ interface ResourceWatchParams<T extends StoredObject> {
 /**
  * list + watch, resumed and relisted as needed, delivered as one async
  * iterable. It tracks the state the consumer has been told (`known`), so that a
- * relist after 410 can be delivered as the exact difference.
+ * relist after 410 can be delivered as the exact difference. Events buffer
+ * without bound if the consumer does not read them (as in the etcd backend).
  */
 class ResourceWatch<T extends StoredObject> implements Watch<T> {
   private readonly queue: WatchEvent<T>[] = [];
