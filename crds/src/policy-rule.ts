@@ -56,7 +56,7 @@ function hasPorts(entity: EntityRule | undefined): boolean {
 export const RuleSchema = z
   .strictObject({
     action: RuleActionSchema,
-    ipVersion: z.union([z.literal(4), z.literal(6)]).optional().describe('Match only IPv4 (4) or only IPv6 (6) traffic.'),
+    ipVersion: z.literal([4, 6]).optional().describe('Match only IPv4 (4) or only IPv6 (6) traffic.'),
     protocol: protocolField('Match this IP protocol: TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite, or a number 1–255. Required when ports are given.').optional(),
     notProtocol: protocolField('Negated protocol: match any protocol but this one.').optional(),
     icmp: IcmpFieldsSchema.optional(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hint } from './hints.js';
+import { markIntOrString } from './int-or-string.js';
 
 export const AS_NUMBER_MAX = 4294967295;
 const EXPECTED = 'an AS number 1–4294967295 (asplain, e.g. 64512) or asdot ("1.10")';
@@ -29,6 +30,7 @@ export function parseAsNumber(value: number | string): number | null {
 /** An AS number field; the output is always the asplain integer. */
 export function asNumberField(description: string) {
   return hint(
+    markIntOrString(
     z
       .union([z.number(), z.string()])
       .transform((value, ctx) => {
@@ -44,6 +46,7 @@ export function asNumberField(description: string) {
         return asn;
       })
       .describe(description),
+    ),
     EXPECTED,
   );
 }
