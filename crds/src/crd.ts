@@ -145,7 +145,7 @@ export function renderOpenApiSchema(schema: z.ZodType): JsonSchema {
     reused: 'inline',
     unrepresentable: 'throw',
     override: (ctx) => {
-      if (intOrStringFields.has(ctx.zodSchema as z.ZodType)) {
+      if (intOrStringFields.has(ctx.zodSchema)) {
         const description = ctx.jsonSchema.description;
         clear(ctx.jsonSchema as JsonSchema);
         Object.assign(ctx.jsonSchema, { ...(description === undefined ? {} : { description }), 'x-kubernetes-int-or-string': true });
