@@ -34,9 +34,10 @@
  * - delete: a plain delete-with-previous, or with `resourceVersion` the same
  *   compare as update. It returns the object as it was last stored (its
  *   resourceVersion is its last mod_revision, not the deletion's revision).
- * - list: one range read of the prefix (of the namespace when given); its
- *   `revision` is the response header's revision. Label selectors
- *   (Kubernetes syntax) are matched here, client-side.
+ * - list: range reads of the prefix (of the namespace when given) in pages
+ *   of 500 keys, all at the first page's revision, which is the list's
+ *   `revision`. Label selectors (Kubernetes syntax) are matched here,
+ *   client-side.
  *
  * ## Watch
  * An etcd watch on the same prefix from `revision + 1`. Events come in
@@ -73,6 +74,8 @@ import {
   GRPCDeadlineExceededError,
   GRPCGenericError,
   GRPCInvalidArgumentError,
+  GRPCOutOfRangeError,
+  Range,
   isRecoverableError,
   type CallContext,
   type IKeyValue,
@@ -101,6 +104,8 @@ export interface EtcdDatastoreOptions {
   endpoints: string[];
   /** Deadline of every unary request (default 10 s). */
   requestTimeoutMs?: number;
+  /** Keys per range request of a list (default 500): no response grows past gRPC's message limit. */
+  listPageSize?: number;
   /** Upper bound of the watch reconnect and relist back-off (default 5 s). */
   watchMaxBackoffMs?: number;
   /** Called when a watch loses its place or a relist fails (it retries by itself); for logging. */
@@ -148,6 +153,7 @@ export class EtcdDatastore implements Datastore {
   readonly endpoints: readonly string[];
   private readonly watches = new Set<EtcdWatch<StoredObject>>();
   private readonly watchMaxBackoffMs: number;
+  private readonly listPageSize: number;
   private readonly onWatchProblem: EtcdDatastoreOptions['onWatchProblem'];
   private isClosed = false;
 
@@ -158,11 +164,17 @@ export class EtcdDatastore implements Datastore {
     this.endpoints = [...options.endpoints];
     const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.watchMaxBackoffMs = options.watchMaxBackoffMs ?? 5_000;
+    this.listPageSize = options.listPageSize ?? 500;
     this.onWatchProblem = options.onWatchProblem;
     this.client = new Etcd3({
       hosts: [...this.endpoints],
       // grpc-js backs off up to 120 s between reconnects; after an outage we want etcd back within seconds.
-      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 2000 },
+      // A watch catching up gets up to 1000 revisions per message: allow more than gRPC's 4 MiB default.
+      grpcOptions: {
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 2000,
+        'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      },
       defaultCallOptions: (context: CallContext) =>
         context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs },
       faultHandling: {
@@ -189,18 +201,47 @@ export class EtcdDatastore implements Datastore {
     return { items: [...objects.values()], revision: String(revision) };
   }
 
-  /** One range read of a prefix, decoded and filtered, keyed by etcd key. */
+  /**
+   * A consistent read of a prefix, decoded and filtered, keyed by etcd key:
+   * pages of `listPageSize` keys, every page after the first read at the
+   * first page's revision (as the Kubernetes API server pages etcd). If that
+   * revision is compacted between pages, the list starts over.
+   */
   async listPrefix<T extends StoredObject>(
     prefix: string,
     selector: SelectorAst | undefined,
   ): Promise<{ objects: Map<string, T>; revision: number }> {
-    const response = await this.call('list', () => this.client.getAll().prefix(prefix).exec());
-    const objects = new Map<string, T>();
-    for (const kv of response.kvs) {
-      const object = decodeOrNull<T>(kv);
-      if (object !== null && isSelected(object, selector)) objects.set(kv.key.toString(), object);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listPages<T>(prefix, selector);
+      } catch (err) {
+        if (!(err instanceof TortieError && err.cause instanceof GRPCOutOfRangeError) || attempt >= 3) throw err;
+      }
     }
-    return { objects, revision: Number(response.header.revision) };
+  }
+
+  private async listPages<T extends StoredObject>(
+    prefix: string,
+    selector: SelectorAst | undefined,
+  ): Promise<{ objects: Map<string, T>; revision: number }> {
+    const { end } = Range.prefix(prefix);
+    let start = Buffer.from(prefix);
+    let revision: string | undefined;
+    const objects = new Map<string, T>();
+    while (true) {
+      const page = this.client.getAll().inRange(new Range(start, end)).limit(this.listPageSize);
+      if (revision !== undefined) page.revision(revision);
+      const response = await this.call('list', () => page.exec());
+      revision ??= response.header.revision;
+      for (const kv of response.kvs) {
+        const object = decodeOrNull<T>(kv);
+        if (object !== null && isSelected(object, selector)) objects.set(kv.key.toString(), object);
+      }
+      const last = response.kvs.at(-1);
+      if (!response.more || last === undefined) break;
+      start = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+    return { objects, revision: Number(revision) };
   }
 
   watch<T extends StoredObject = StoredObject>(kind: KindInfo, options: WatchOptions<T> = {}): Watch<T> {

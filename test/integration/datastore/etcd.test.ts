@@ -121,6 +121,21 @@ describe('etcdv3 datastore specifics', () => {
     expect(String(caught)).toMatch(/column \d+/);
   });
 
+  it('lists in pages: every object once, in key order, at the store revision', async () => {
+    const paged = createEtcdDatastore({ endpoints: [etcd.endpoint], listPageSize: 2 });
+    try {
+      const names = Array.from({ length: 7 }, (_, i) => `paged-${i}`);
+      for (const name of names) {
+        await ds.create<StoredObject>(Kinds.IPPool, { apiVersion: Kinds.IPPool.apiVersion, kind: 'IPPool', metadata: { name, labels: { paged: 'yes' } }, spec: {} });
+      }
+      const listed = await paged.list(Kinds.IPPool, { labelSelector: 'paged=yes' });
+      expect(listed.items.map((o) => o.metadata.name)).toEqual(names);
+      expect(listed.revision).toBe(await ds.currentRevision());
+    } finally {
+      await paged.close();
+    }
+  });
+
   it('a value under the prefix that is not one of our objects is treated as absent', async () => {
     await raw.put('/tortie/v1/crd.tortie.dev/ippools/garbage').value('not json');
     const listed = await ds.list(Kinds.IPPool);
