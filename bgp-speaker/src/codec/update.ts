@@ -198,10 +198,12 @@ function fromWire(wire: WireAttributes, ctx: CodecContext): PathAttributes {
   const { as4Path, as4Aggregator, ...attrs } = wire;
   if (ctx.hasFourOctetAs) return attrs;
   const out: PathAttributes = { ...attrs };
-  // An AGGREGATOR that is not AS_TRANS means a 2-octet speaker aggregated after
-  // the AS4_* attributes were made: both are stale and ignored.
-  if (attrs.aggregator !== undefined && attrs.aggregator.asn !== AS_TRANS) return out;
-  if (attrs.aggregator !== undefined && as4Aggregator !== undefined) out.aggregator = as4Aggregator;
+  if (attrs.aggregator !== undefined && as4Aggregator !== undefined) {
+    // Both present and AGGREGATOR is not AS_TRANS: a 2-octet speaker aggregated
+    // after the AS4_* attributes were made, so both are stale and ignored.
+    if (attrs.aggregator.asn !== AS_TRANS) return out;
+    out.aggregator = as4Aggregator;
+  }
   if (attrs.asPath !== undefined && as4Path !== undefined) out.asPath = mergeAs4Path(attrs.asPath, as4Path);
   return out;
 }
