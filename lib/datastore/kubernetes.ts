@@ -615,14 +615,16 @@ class ResourceWatch<T extends StoredObject> implements Watch<T> {
       if (status.code === 410) return 'expired';
       return errorFromResponse('watch', this.params.kind, undefined, { status: status.code ?? 500, body: status });
     }
+    if (event.type === 'BOOKMARK') {
+      // A bookmark's object carries only metadata.resourceVersion (no name): where to resume from.
+      const revision = (event.object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+      if (typeof revision === 'string' && revision !== '') this.revision = revision;
+      return 'ok';
+    }
     if (!isStoredObject(event.object)) {
       return new TortieError('ERR_DATASTORE_UNAVAILABLE', `watch ${this.params.kind.plural}: ${event.type} event without an object`);
     }
     const revision = event.object.metadata.resourceVersion;
-    if (event.type === 'BOOKMARK') {
-      if (revision !== undefined) this.revision = revision;
-      return 'ok';
-    }
     const object = toObject(event.object) as T;
     const key = objectKey(object);
     const eventRevision = revision ?? this.revision;

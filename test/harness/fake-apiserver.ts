@@ -97,9 +97,10 @@ const clone = <T>(value: T): T => structuredClone(value);
 export class FakeApiServer {
   private server: Server | undefined;
   private portNumber = 0;
-  private revision = 0;
+  /** etcd's revisions start at 1, so no list says "0", which a watch would read as "from any point". */
+  private revision = 1;
   /** Highest revision whose event is no longer in the history. */
-  private compactedRevision = 0;
+  private compactedRevision = 1;
   private readonly history: HistoryEntry[] = [];
   private readonly objects = new Map<KindInfo, Map<string, StoredObject>>();
   private readonly watchers = new Set<Watcher>();
@@ -107,6 +108,7 @@ export class FakeApiServer {
   private readonly historyLimit: number;
   private readonly bookmarkIntervalMs: number;
   private readonly requireNamespaces: boolean;
+  private bookmarks = 0;
 
   private constructor(options: FakeApiServerOptions) {
     this.historyLimit = options.historyLimit ?? 1000;
@@ -122,6 +124,11 @@ export class FakeApiServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.portNumber}`;
+  }
+
+  /** Bookmarks sent so far, over all watches (a test waits for one to know it was sent). */
+  get bookmarksSent(): number {
+    return this.bookmarks;
   }
 
   get port(): number {
@@ -374,8 +381,11 @@ export class FakeApiServer {
     const timeoutSeconds = Number(query.get('timeoutSeconds') ?? '0');
     if (timeoutSeconds > 0) timers.push(setTimeout(() => res.end(), timeoutSeconds * 1000));
     if (query.get('allowWatchBookmarks') === 'true' && this.bookmarkIntervalMs > 0) {
-      const bookmark = { apiVersion: route.kind.apiVersion, kind: route.kind.kind, metadata: { resourceVersion: '' } };
-      timers.push(setInterval(() => writeEvent(res, 'BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(this.revision) } }), this.bookmarkIntervalMs));
+      const sendBookmark = (): void => {
+        writeEvent(res, 'BOOKMARK', { apiVersion: route.kind.apiVersion, kind: route.kind.kind, metadata: { resourceVersion: String(this.revision) } });
+        this.bookmarks += 1;
+      };
+      timers.push(setInterval(sendBookmark, this.bookmarkIntervalMs));
     }
     res.on('close', () => {
       for (const timer of timers) clearTimeout(timer);

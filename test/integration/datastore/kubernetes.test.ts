@@ -215,6 +215,14 @@ class WatchReader<T extends StoredObject> {
   }
 }
 
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** What a consumer holds after applying events to a list: name -> resourceVersion. */
 function applyEvents(start: readonly StoredObject[], events: readonly WatchEvent[]): Map<string, string | undefined> {
   const state = new Map(start.map((o) => [o.metadata.name, o.metadata.resourceVersion] as const));
@@ -426,6 +434,30 @@ describe('kubernetes datastore specifics, against the in-repo API server', () =>
       const byName = Object.fromEntries(events.flatMap((e) => ('object' in e ? [[e.object.metadata.name, e.type]] : [])));
       expect(byName).toEqual({ a: 'modified', b: 'deleted', c: 'added' });
       expect(applyEvents(from.items, events)).toEqual(stateOf(await ds.list(Kinds.IPPool)));
+    });
+
+    it('a watch answered with HTTP 410 relists too', async () => {
+      await ds.create(Kinds.IPPool, pool('a'));
+      const from = await ds.list(Kinds.IPPool);
+      await ds.create(Kinds.IPPool, pool('b'));
+      api.failNextRequests(1, 410);
+      const reader = new WatchReader(ds.watch(Kinds.IPPool, { from }));
+      const events = await reader.until('resynced');
+      expect(events.map((e) => e.type)).toEqual(['added', 'resynced']);
+    });
+
+    it('bookmarks move the resume point, so churn in other kinds does not force a relist', async () => {
+      const reader = new WatchReader(ds.watch(Kinds.IPPool));
+      await reader.until('synced');
+      for (let i = 0; i < 5; i++) await ds.create(Kinds.IPAMHandle, { apiVersion: Kinds.IPAMHandle.apiVersion, kind: 'IPAMHandle', metadata: { name: `h${i}` } });
+      const sent = api.bookmarksSent;
+      await waitFor(() => api.bookmarksSent > sent);
+      api.compact();
+      api.dropWatches();
+      const a = await ds.create(Kinds.IPPool, pool('a'));
+      // Straight to the new object: no relist, no resynced.
+      expect(await reader.next()).toMatchObject({ type: 'added', revision: a.metadata.resourceVersion });
+      expect(await reader.isQuiet(300)).toBe(true);
     });
 
     it('survives the API server going away: retries with back-off, then 410 relist, and ends equal to a fresh list', async () => {
