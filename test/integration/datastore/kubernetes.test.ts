@@ -407,6 +407,15 @@ describe('kubernetes datastore specifics, against the in-repo API server', () =>
       expect(events.map((e) => e.type)).toEqual(['added', 'synced']);
     });
 
+    it('a watch started while the API server is down says nothing until it is back, then syncs', async () => {
+      await ds.create(Kinds.IPPool, pool('a'));
+      await api.stop();
+      const reader = new WatchReader(ds.watch(Kinds.IPPool));
+      expect(await reader.isQuiet(400)).toBe(true);
+      await api.restart();
+      expect((await reader.until('synced', 10_000)).map((e) => e.type)).toEqual(['added', 'synced']);
+    });
+
     it('a stream the server ends is resumed from the last revision, with no repeats and no second synced', async () => {
       const reader = new WatchReader(ds.watch(Kinds.IPPool));
       await reader.until('synced');
