@@ -13,7 +13,7 @@ export {
   type ValidationResult,
 } from './validate.js';
 
-export * from './ippool.js';
+export * from './ip-pool.js';
 export * from './bgp-configuration.js';
 export * from './bgp-peer.js';
 export * from './bgp-password.js';

@@ -9,7 +9,7 @@ import { GlobalNetworkSetSchema } from './global-network-set.js';
 import { HostEndpointSchema } from './host-endpoint.js';
 import { IPAMBlockSchema } from './ipam-block.js';
 import { IPAMHandleSchema } from './ipam-handle.js';
-import { IPPoolSchema } from './ippool.js';
+import { IPPoolSchema } from './ip-pool.js';
 import { K8sNamespaceSchema } from './k8s/namespace.js';
 import { K8sNetworkPolicySchema } from './k8s/network-policy.js';
 import { K8sNodeSchema } from './k8s/node.js';
