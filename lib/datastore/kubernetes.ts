@@ -86,6 +86,8 @@ interface KubeStatus {
   code?: number;
   reason?: string;
   message?: string;
+  /** For 422 Invalid: one cause per field (`field` is the path, e.g. `spec.cidr`). */
+  details?: { causes?: { field?: string; message?: string }[] };
 }
 
 interface RestResponse {
@@ -191,8 +193,11 @@ function errorFromResponse(op: Operation, kind: KindInfo, name: string | undefin
     case 410:
       return new TortieError('ERR_DATASTORE_COMPACTED', `${what}: resource version too old: ${detail}`, { details });
     case 400:
-    case 422:
-      return new TortieError('ERR_VALIDATION', `${op} ${what} rejected by the API server: ${detail}`, { details });
+    case 422: {
+      // ERR_VALIDATION's details.issues is [{ path, message }] everywhere (docs/ERRORS.md).
+      const issues = (status.details?.causes ?? []).map((c) => ({ path: c.field ?? '', message: c.message ?? '' }));
+      return new TortieError('ERR_VALIDATION', `${op} ${what} rejected by the API server: ${detail}`, { details: { ...details, issues } });
+    }
     default:
       // 401/403 land here too: nothing the caller can fix by changing the request, retry after RBAC is fixed.
       return new TortieError('ERR_DATASTORE_UNAVAILABLE', `${op} ${what} failed: ${detail}`, { details });
@@ -233,7 +238,9 @@ function namespaceOf(kind: KindInfo, object: StoredObject | undefined, namespace
   if (!kind.namespaced) return undefined;
   const ns = namespace ?? object?.metadata.namespace;
   if (ns === undefined || ns === '') {
-    throw new TortieError('ERR_VALIDATION', `${op} ${kind.kind}: metadata.namespace is required, ${kind.kind} is namespaced`);
+    throw new TortieError('ERR_VALIDATION', `metadata.namespace: ${kind.kind} is namespaced; give a namespace`, {
+      details: { op, issues: [{ path: 'metadata.namespace', message: 'required' }] },
+    });
   }
   return ns;
 }
@@ -317,7 +324,11 @@ export class KubernetesDatastore implements Datastore {
     checkWritable(kind, 'update');
     const ns = namespaceOf(kind, object, undefined, 'update');
     if (object.metadata.resourceVersion === undefined || object.metadata.resourceVersion === '') {
-      throw new TortieError('ERR_VALIDATION', `update ${kind.kind} ${object.metadata.name}: metadata.resourceVersion is required (compare-and-swap)`);
+      throw new TortieError(
+        'ERR_VALIDATION',
+        `metadata.resourceVersion: missing; update is compare-and-swap: get the object first, or use create for a new one`,
+        { details: { issues: [{ path: 'metadata.resourceVersion', message: 'required' }] } },
+      );
     }
     const body = { ...object, apiVersion: kind.apiVersion, kind: kind.kind };
     const response = await this.client.request(HttpMethod.PUT, resourcePath(kind, ns, object.metadata.name), {}, body);

@@ -87,12 +87,12 @@ class HttpError extends Error {
     readonly code: number,
     readonly reason: string,
     message: string,
+    /** 422 Invalid names each bad field, as Status.details.causes. */
+    readonly causes: { field: string; message: string }[] = [],
   ) {
     super(message);
   }
 }
-
-const clone = <T>(value: T): T => structuredClone(value);
 
 export class FakeApiServer {
   private server: Server | undefined;
@@ -314,7 +314,10 @@ export class FakeApiServer {
     if (object.metadata.name !== route.name) throw new HttpError(400, 'BadRequest', 'the name of the object does not match the name on the URL');
     const current = this.existing(route);
     const rv = object.metadata.resourceVersion;
-    if (rv === undefined || rv === '') throw new HttpError(422, 'Invalid', 'metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
+    if (rv === undefined || rv === '') {
+      const message = 'Invalid value: 0x0: must be specified for an update';
+      throw new HttpError(422, 'Invalid', `metadata.resourceVersion: ${message}`, [{ field: 'metadata.resourceVersion', message }]);
+    }
     if (rv !== current.metadata.resourceVersion) throw conflict(route, 'the object has been modified; please apply your changes to the latest version and try again');
     const { uid, creationTimestamp, generation } = current.metadata;
     const next: StoredObject = { ...object, metadata: { ...object.metadata, uid, creationTimestamp, generation, namespace: current.metadata.namespace } };
@@ -423,7 +426,7 @@ function parseSelector(text: string | null): SelectorAst | undefined {
 function checkBody(route: Route, body: unknown): StoredObject {
   const object = body as Partial<StoredObject> | undefined;
   if (typeof object?.metadata?.name !== 'string' || object.metadata.name === '') {
-    throw new HttpError(422, 'Invalid', 'metadata.name: Required value: name is required');
+    throw new HttpError(422, 'Invalid', 'metadata.name: Required value: name is required', [{ field: 'metadata.name', message: 'Required value: name is required' }]);
   }
   if (object.apiVersion !== route.kind.apiVersion || object.kind !== route.kind.kind) {
     throw new HttpError(400, 'BadRequest', `the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${route.kind.apiVersion})`);
@@ -431,7 +434,7 @@ function checkBody(route: Route, body: unknown): StoredObject {
   if (object.metadata.namespace !== undefined && object.metadata.namespace !== route.namespace) {
     throw new HttpError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
   }
-  return clone(object as StoredObject);
+  return structuredClone(object as StoredObject);
 }
 
 function matches(object: StoredObject, namespace: string | undefined, selector: SelectorAst | undefined): boolean {
@@ -459,7 +462,8 @@ function sortKeys(value: unknown): unknown {
 }
 
 function statusOf(err: HttpError): unknown {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, code: err.code };
+  const details = err.causes.length > 0 ? { details: { causes: err.causes } } : {};
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, code: err.code, ...details };
 }
 
 function sendStatus(res: ServerResponse, err: HttpError): void {

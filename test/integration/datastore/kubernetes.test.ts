@@ -328,6 +328,11 @@ describe('kubernetes datastore specifics, against the in-repo API server', () =>
       await expectCode(ds.create(Kinds.WorkloadEndpoint, { ...endpoint('x', 'b'), metadata: { name: 'b' } }), 'ERR_VALIDATION');
     });
 
+    it('a create the API server finds invalid is ERR_VALIDATION naming the field', async () => {
+      const err: unknown = await ds.create(Kinds.IPPool, pool('')).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_VALIDATION', details: { status: 422, issues: [{ path: 'metadata.name' }] } });
+    });
+
     it('list passes labelSelector through and reports the revision of the store', async () => {
       await ds.create(Kinds.IPPool, pool('a', { tier: 'web' }));
       await ds.create(Kinds.IPPool, pool('b', { tier: 'db' }));
