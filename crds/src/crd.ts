@@ -156,6 +156,11 @@ export function renderOpenApiSchema(schema: z.ZodType): JsonSchema {
   const properties = json.properties as Record<string, JsonSchema> | undefined;
   // Kubernetes owns metadata: the schema may say only that it is an object.
   if (properties?.metadata !== undefined) properties.metadata = { type: 'object' };
+  // apiVersion and kind are set by the API server; like kubebuilder, only type and description.
+  for (const key of ['apiVersion', 'kind'] as const) {
+    const field = properties?.[key];
+    if (field !== undefined) delete field.enum;
+  }
   return json;
 }
 

@@ -6,6 +6,7 @@ export { schemaFor, schemasByKind, kindKeyOf, type ResourceOf, type SchemaOf } f
 export {
   validateResource,
   validateAs,
+  parseResource,
   formatIssues,
   formatPath,
   issuesFromZod,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Kinds } from '../../lib/datastore/kinds.js';
-import { formatIssues, validateAs, validateResource } from './index.js';
+import { formatIssues, parseResource, validateAs, validateResource } from './index.js';
 
 const V = 'crd.tortie.dev/v1';
 
@@ -200,5 +200,17 @@ describe('FelixConfiguration', () => {
   it('defaults a failsafe port protocol to TCP', () => {
     const object = accepted({ apiVersion: V, kind: 'FelixConfiguration', metadata: { name: 'default' }, spec: { failsafeInboundHostPorts: [{ port: 22 }] } });
     expect(object.spec).toEqual({ failsafeInboundHostPorts: [{ protocol: 'TCP', port: 22 }] });
+  });
+});
+
+describe('parseResource', () => {
+  it('gives the typed object of a kind named by its key', () => {
+    const result = parseResource('IPPool', pool({ cidr: '10.9.0.0/16' }));
+    expect(result.ok && result.object.spec.blockSize).toBe(26);
+  });
+
+  it('gives the issues of an invalid object', () => {
+    const result = parseResource('BGPPeer', { apiVersion: V, kind: 'BGPPeer', metadata: { name: 'x' }, spec: { peerIP: 'nope', asNumber: 1 } });
+    expect(result.ok ? [] : result.issues.map((i) => i.path)).toEqual(['spec.peerIP']);
   });
 });

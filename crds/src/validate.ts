@@ -4,7 +4,8 @@ import { allKinds, kindOf, type KindInfo } from '../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../lib/datastore/types.js';
 import { fieldHints } from './fields/hints.js';
 import { fieldsAt, schemaAt, unwrapChain } from './schema-walk.js';
-import { schemaFor } from './schemas.js';
+import { schemaFor, schemasByKind, type ResourceOf } from './schemas.js';
+import type { KindKey } from '../../lib/datastore/kinds.js';
 
 /** One thing wrong with an object: where (`spec.ingress[0].action`) and what, in words a user can act on. */
 export interface ValidationIssue {
@@ -202,6 +203,20 @@ export function validateAs(kind: KindInfo, input: unknown): ValidationResult {
   const result = schema.safeParse(input, { reportInput: true });
   if (!result.success) return { ok: false, issues: issuesFromZod(result.error.issues, schema) };
   return { ok: true, kind, object: result.data as StoredObject };
+}
+
+/**
+ * Typed parse of an object of a kind named by its key in `Kinds`:
+ * `parseResource('IPPool', stored)` gives an `IPPool` with defaults applied.
+ */
+export function parseResource<K extends KindKey>(
+  key: K,
+  input: unknown,
+): { ok: true; object: ResourceOf<K> } | { ok: false; issues: ValidationIssue[] } {
+  const schema: z.ZodType = schemasByKind[key];
+  const result = schema.safeParse(input, { reportInput: true });
+  if (!result.success) return { ok: false, issues: issuesFromZod(result.error.issues, schema) };
+  return { ok: true, object: result.data as ResourceOf<K> };
 }
 
 /**
