@@ -103,6 +103,14 @@ export function closest(word: string, candidates: readonly string[]): string | u
   return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/** Words from other firewalls and CNIs that mean one of our enum values. */
+const SYNONYMS: Readonly<Record<string, string>> = { accept: 'Allow', permit: 'Allow', drop: 'Deny', reject: 'Deny', block: 'Deny', ipip: 'Always', true: 'Always', false: 'Never' };
+
+function synonymIn(word: string, values: readonly string[]): string | undefined {
+  const meaning = SYNONYMS[word.toLowerCase()];
+  return meaning !== undefined && values.includes(meaning) ? meaning : undefined;
+}
+
 function sizeWords(origin: string, bound: number | bigint, below: boolean): string {
   const n = Number(bound);
   if (origin === 'string') return below ? (n === 1 ? 'must not be empty' : `needs at least ${n} characters`) : `must be at most ${n} characters long`;
@@ -142,7 +150,7 @@ export function issuesFromZod(issues: readonly z.core.$ZodIssue[], root: z.ZodTy
       case 'invalid_value': {
         const values = issue.values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v)));
         const input = issue.input;
-        const guess = typeof input === 'string' ? closest(input, values) : undefined;
+        const guess = typeof input === 'string' ? (closest(input, values) ?? synonymIn(input, values)) : undefined;
         const got = input === undefined ? '' : `${describeValue(input)} is not valid; `;
         const want = values.length === 1 ? `must be ${values[0]}` : `must be one of ${values.join(', ')}`;
         out.push({ path: formatPath(path), message: `${got}${want}${guess === undefined ? '' : ` (did you mean ${guess}?)`}` });
