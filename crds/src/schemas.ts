@@ -55,9 +55,10 @@ export function kindKeyOf(kind: KindInfo): KindKey | undefined {
   return undefined;
 }
 
-/** The zod schema of a kind. Throws for a KindInfo that is not in `Kinds` (a bug). */
-export function schemaFor<K extends KindKey>(kind: (typeof Kinds)[K]): SchemaOf<K>;
-export function schemaFor(kind: KindInfo): z.ZodType;
+/**
+ * The zod schema of a kind. Throws for a KindInfo that is not in `Kinds` (a
+ * bug). For the typed schema use `schemasByKind.IPPool` or `parseResource`.
+ */
 export function schemaFor(kind: KindInfo): z.ZodType {
   const key = kindKeyOf(kind);
   if (key === undefined) throw new Error(`no schema for ${kind.apiVersion} ${kind.kind}`);
