@@ -1,0 +1,93 @@
+import { HOST_VETH_PREFIX } from '../../../lib/contract.js';
+import type { DirectionPlan, EndpointPlan } from '../calc/desired.js';
+import { hostEndpointChainName, workloadChainName } from '../calc/names.js';
+import type { Direction } from '../model/policies.js';
+import { MARK_ALLOW, MARK_PASS } from './marks.js';
+import {
+  accept,
+  anonSet,
+  chain,
+  drop,
+  inTable,
+  jump,
+  markClear,
+  markHas,
+  match,
+  meta,
+  payload,
+  ret,
+  rule,
+  verdictJump,
+  type NftMapObj,
+  type NftObject,
+  type NftStatement,
+} from './nft-json.js';
+
+/** Verdict maps: interface name → the endpoint's chain. One lookup per packet, however many endpoints. */
+export const MAP_TO_WORKLOAD = 'to-wl';
+export const MAP_FROM_WORKLOAD = 'from-wl';
+export const MAP_TO_HOST = 'to-host';
+export const MAP_FROM_HOST = 'from-host';
+
+export function renderDispatchMap(name: string, endpoints: readonly EndpointPlan[], chainOf: (ifname: string) => string): { map: NftMapObj } {
+  const m: NftMapObj = { ...inTable, name, type: 'ifname', map: 'verdict' };
+  if (endpoints.length > 0) m.elem = endpoints.map((ep) => [ep.interfaceName, verdictJump(chainOf(ep.interfaceName))]);
+  return { map: m };
+}
+
+/** Our workload interfaces, whether or not we know the endpoint yet. */
+export const WORKLOAD_INTERFACES = `${HOST_VETH_PREFIX}*`;
+
+export function workloadChains(ep: EndpointPlan): { names: string[]; objects: NftObject[] } {
+  const tw = workloadChainName(ep.interfaceName, 'ingress');
+  const fw = workloadChainName(ep.interfaceName, 'egress');
+  const objects: NftObject[] = [];
+  objects.push(...antiSpoofing(fw, ep));
+  objects.push(...directionRules(fw, ep.egress, 'egress', ep.id));
+  objects.push(...directionRules(tw, ep.ingress, 'ingress', ep.id));
+  return { names: [fw, tw], objects };
+}
+
+export function hostEndpointChains(ep: EndpointPlan): { names: string[]; objects: NftObject[] } {
+  const th = hostEndpointChainName(ep.interfaceName, 'ingress');
+  const fh = hostEndpointChainName(ep.interfaceName, 'egress');
+  return { names: [fh, th], objects: [...directionRules(fh, ep.egress, 'egress', ep.id), ...directionRules(th, ep.ingress, 'ingress', ep.id)] };
+}
+
+/** A pod may only send from its own addresses; a family it has no address in, it may not send at all. */
+function antiSpoofing(chainName: string, ep: EndpointPlan): NftObject[] {
+  const out: NftObject[] = [];
+  for (const [family, addrs, proto] of [['ipv4', ep.ipv4, 'ip'], ['ipv6', ep.ipv6, 'ip6']] as const) {
+    const expr: NftStatement[] =
+      addrs.length > 0
+        ? [match(payload(proto, 'saddr'), '!=', anonSet([...addrs])), drop]
+        : [match(meta('nfproto'), '==', family), drop];
+    out.push(rule(chainName, expr, `anti-spoofing ${family} ${ep.id}`));
+  }
+  return out;
+}
+
+/**
+ * An endpoint's policy walk for one direction: stage by stage, each policy
+ * chain is jumped to unless an earlier one passed; a stage nobody decided or
+ * passed ends in drop; after the last stage, the fallthrough. In the egress
+ * walk an allowed packet returns to the base chain (MARK_ALLOW) so that the
+ * destination's ingress walk still runs.
+ */
+function directionRules(chainName: string, plan: DirectionPlan, direction: Direction, id: string): NftObject[] {
+  const out: NftObject[] = [];
+  if (plan.stages.length > 0) out.push(rule(chainName, [markClear(MARK_ALLOW | MARK_PASS)]));
+  for (const { stage, chains } of plan.stages) {
+    chains.forEach((target, i) => {
+      out.push(rule(chainName, i === 0 ? [jump(target)] : [match(markHas(MARK_PASS), '==', 0), jump(target)]));
+      if (direction === 'egress') out.push(rule(chainName, [match(markHas(MARK_ALLOW), '!=', 0), markClear(MARK_ALLOW), ret]));
+    });
+    out.push(rule(chainName, [match(markHas(MARK_PASS), '==', 0), drop], `end of ${stage} stage ${id}`));
+    out.push(rule(chainName, [markClear(MARK_PASS)]));
+  }
+  const last: NftStatement = plan.fallthrough === 'drop' ? drop : direction === 'ingress' ? accept : ret;
+  out.push(rule(chainName, [last], plan.stages.length > 0 ? `all stages passed ${id}` : `no policy ${id}`));
+  return out;
+}
+
+export { chain };

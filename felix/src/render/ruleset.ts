@@ -1,0 +1,119 @@
+import type { DesiredPolicyState, IpSet } from '../calc/desired.js';
+import { hostEndpointChainName, workloadChainName } from '../calc/names.js';
+import { renderFailsafe } from './failsafe.js';
+import {
+  MAP_FROM_HOST,
+  MAP_FROM_WORKLOAD,
+  MAP_TO_HOST,
+  MAP_TO_WORKLOAD,
+  WORKLOAD_INTERFACES,
+  hostEndpointChains,
+  renderDispatchMap,
+  workloadChains,
+} from './dispatch.js';
+import {
+  accept,
+  chain,
+  drop,
+  inTable,
+  match,
+  meta,
+  rule,
+  TABLE,
+  type NftExpr,
+  type NftJson,
+  type NftObject,
+  type NftSetObj,
+} from './nft-json.js';
+import { renderPolicyChain } from './policy-chain.js';
+
+export const CHAIN_FORWARD = 'forward';
+export const CHAIN_INPUT = 'input';
+export const CHAIN_OUTPUT = 'output';
+
+/**
+ * The whole `inet tortie` table for a desired state, as nft JSON objects in
+ * an order nft can add them in one transaction: table, every chain, sets,
+ * maps, then rules. Pure: the same desired state gives byte-identical output.
+ *
+ *   forward: ct established,related accept · ct invalid drop ·
+ *            iifname vmap @from-wl (anti-spoofing, egress; returns if allowed) ·
+ *            iifname "tor*" drop (unknown pod) · oifname vmap @to-wl (ingress) ·
+ *            oifname "tor*" drop
+ *   input / output: ct · failsafe ports · host endpoint dispatch
+ */
+export function renderRuleset(desired: DesiredPolicyState): NftObject[] {
+  const chains: NftObject[] = [];
+  const rules: NftObject[] = [];
+
+  chains.push(chain(CHAIN_FORWARD, { hook: 'forward' }), chain(CHAIN_INPUT, { hook: 'input' }), chain(CHAIN_OUTPUT, { hook: 'output' }));
+  rules.push(...conntrack(CHAIN_FORWARD));
+  rules.push(rule(CHAIN_FORWARD, [{ vmap: { key: meta('iifname'), data: `@${MAP_FROM_WORKLOAD}` } }], 'from workload dispatch'));
+  rules.push(rule(CHAIN_FORWARD, [match(meta('iifname'), '==', WORKLOAD_INTERFACES), drop], 'from unknown workload interface'));
+  rules.push(rule(CHAIN_FORWARD, [{ vmap: { key: meta('oifname'), data: `@${MAP_TO_WORKLOAD}` } }], 'to workload dispatch'));
+  rules.push(rule(CHAIN_FORWARD, [match(meta('oifname'), '==', WORKLOAD_INTERFACES), drop], 'to unknown workload interface'));
+
+  rules.push(...conntrack(CHAIN_INPUT));
+  rules.push(...renderFailsafe(CHAIN_INPUT, desired.failsafe.inbound, 'inbound'));
+  rules.push(rule(CHAIN_INPUT, [{ vmap: { key: meta('iifname'), data: `@${MAP_TO_HOST}` } }], 'to host endpoint dispatch'));
+  rules.push(...conntrack(CHAIN_OUTPUT));
+  rules.push(...renderFailsafe(CHAIN_OUTPUT, desired.failsafe.outbound, 'outbound'));
+  rules.push(rule(CHAIN_OUTPUT, [{ vmap: { key: meta('oifname'), data: `@${MAP_FROM_HOST}` } }], 'from host endpoint dispatch'));
+
+  const endpointChains: { names: string[]; objects: NftObject[] }[] = [
+    ...desired.workloads.map(workloadChains),
+    ...desired.hostEndpoints.map(hostEndpointChains),
+  ];
+  for (const e of endpointChains) {
+    for (const name of e.names) chains.push(chain(name));
+    rules.push(...e.objects);
+  }
+  for (const pc of desired.policyChains) {
+    chains.push(chain(pc.name));
+    rules.push(...renderPolicyChain(pc));
+  }
+
+  const maps: NftObject[] = [
+    renderDispatchMap(MAP_FROM_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'egress')),
+    renderDispatchMap(MAP_TO_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'ingress')),
+    renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress')),
+    renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress')),
+  ];
+  return [{ table: TABLE }, ...chains, ...desired.sets.map(renderSet), ...maps, ...rules];
+}
+
+/**
+ * One transaction that replaces the table whole: add (so that a missing table
+ * is not an error), delete, then add everything. The kernel swaps it in
+ * atomically, so traffic never meets an empty ruleset.
+ */
+export function renderFullReplace(desired: DesiredPolicyState): NftJson {
+  return {
+    nftables: [{ add: { table: TABLE } }, { delete: { table: TABLE } }, ...renderRuleset(desired).map((o) => ({ add: o }))],
+  };
+}
+
+function conntrack(chainName: string): NftObject[] {
+  return [
+    rule(chainName, [match({ ct: { key: 'state' } }, 'in', ['established', 'related']), accept], 'conntrack established,related'),
+    rule(chainName, [match({ ct: { key: 'state' } }, 'in', 'invalid'), drop], 'conntrack invalid'),
+  ];
+}
+
+export function renderSet(s: IpSet): { set: NftSetObj } {
+  if (s.kind === 'addresses') {
+    const obj: NftSetObj = { ...inTable, name: s.name, type: s.family === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: ['interval'] };
+    if (s.elements.length > 0) obj.elem = s.elements.map(cidrElement);
+    return { set: obj };
+  }
+  const obj: NftSetObj = { ...inTable, name: s.name, type: [s.family === 4 ? 'ipv4_addr' : 'ipv6_addr', 'inet_proto', 'inet_service'] };
+  if (s.elements.length > 0) obj.elem = s.elements.map((e) => ({ concat: [e.address, e.protocol, e.port] }));
+  return { set: obj };
+}
+
+function cidrElement(cidr: string): NftExpr {
+  const [addr, lenText] = cidr.split('/') as [string, string];
+  const len = Number(lenText);
+  if ((addr.includes(':') && len === 128) || (!addr.includes(':') && len === 32)) return addr;
+  return { prefix: { addr, len } };
+}
