@@ -11,10 +11,24 @@ import { join } from 'node:path';
  */
 export interface EtcdInstance {
   /** `http://127.0.0.1:<port>` */
-  endpoint: string;
-  pid: number;
-  dataDir: string;
+  readonly endpoint: string;
+  /** The running etcd's pid (a new one after `restart()`). */
+  readonly pid: number;
+  readonly dataDir: string;
+  /** Kills etcd (SIGTERM, then SIGKILL after 5 s) and starts it again on the same ports and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+interface Placement {
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+}
+
+interface Running {
+  child: ChildProcess;
+  exited: Promise<number | null>;
 }
 
 export interface StartEtcdOptions {
@@ -54,17 +68,45 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdIns
 }
 
 async function startOnce(binary: string, readyTimeoutMs: number): Promise<EtcdInstance> {
-  const clientPort = await findFreePort();
-  const peerPort = await findFreePort();
-  const dataDir = await mkdtemp(join(tmpdir(), 'tortie-etcd-'));
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const placement: Placement = {
+    clientPort: await findFreePort(),
+    peerPort: await findFreePort(),
+    dataDir: await mkdtemp(join(tmpdir(), 'tortie-etcd-')),
+  };
+  let running: Running;
+  try {
+    running = await spawnEtcd(binary, placement, readyTimeoutMs);
+  } catch (err) {
+    await rm(placement.dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    endpoint: `http://127.0.0.1:${placement.clientPort}`,
+    get pid(): number {
+      return running.child.pid as number;
+    },
+    dataDir: placement.dataDir,
+    async restart() {
+      await killByPid(running.child, running.exited);
+      running = await spawnEtcd(binary, placement, readyTimeoutMs);
+    },
+    async stop() {
+      await killByPid(running.child, running.exited);
+      await rm(placement.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts etcd and waits for /health; on failure it is killed and the error carries etcd's stderr. */
+async function spawnEtcd(binary: string, placement: Placement, readyTimeoutMs: number): Promise<Running> {
+  const clientUrl = `http://127.0.0.1:${placement.clientPort}`;
+  const peerUrl = `http://127.0.0.1:${placement.peerPort}`;
   const name = 'tortie-test';
   const child = spawn(
     binary,
     [
       `--name=${name}`,
-      `--data-dir=${dataDir}`,
+      `--data-dir=${placement.dataDir}`,
       `--listen-client-urls=${clientUrl}`,
       `--advertise-client-urls=${clientUrl}`,
       `--listen-peer-urls=${peerUrl}`,
@@ -86,35 +128,28 @@ async function startOnce(binary: string, readyTimeoutMs: number): Promise<EtcdIn
   child.once('error', (err) => {
     spawnError = err;
   });
-
-  const stop = async (): Promise<void> => {
-    await killByPid(child, exited);
-    await rm(dataDir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + readyTimeoutMs;
   let exitCode: number | null | undefined;
   void exited.then((code) => {
     exitCode = code;
   });
+
+  const deadline = Date.now() + readyTimeoutMs;
   while (true) {
     if (spawnError !== undefined) {
-      await rm(dataDir, { recursive: true, force: true });
       throw new Error(`cannot run ${binary}: ${spawnError.message} (install the etcd-server package)`);
     }
     if (exitCode !== undefined) {
-      await rm(dataDir, { recursive: true, force: true });
       throw new Error(`etcd exited with code ${exitCode} before it was healthy: ${stderrTail.trim()}`);
     }
     if (await isHealthy(clientUrl)) break;
     if (Date.now() > deadline) {
-      await stop();
+      await killByPid(child, exited);
       throw new Error(`etcd at ${clientUrl} not healthy after ${readyTimeoutMs} ms: ${stderrTail.trim()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   if (child.pid === undefined) throw new Error('etcd started without a pid');
-  return { endpoint: clientUrl, pid: child.pid, dataDir, stop };
+  return { child, exited };
 }
 
 async function isHealthy(clientUrl: string): Promise<boolean> {

@@ -36,6 +36,26 @@ describeDatastoreConformance('etcdv3', async () => {
   };
 });
 
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function retryWhileUnavailable<R>(run: () => Promise<R>, timeoutMs = 15_000): Promise<R> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!hasErrorCode(err, 'ERR_DATASTORE_UNAVAILABLE') || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 describe('etcdv3 datastore specifics', () => {
   let etcd: EtcdInstance;
   let ds: EtcdDatastore;
@@ -159,6 +179,45 @@ describe('etcdv3 datastore specifics', () => {
     } finally {
       await down.close();
     }
+  });
+
+  it('a watch opened while etcd is unreachable syncs once it is back', async () => {
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(etcd.endpoint).port));
+    const problems: string[] = [];
+    const behind = createEtcdDatastore({
+      endpoints: [`http://${proxy.address}`],
+      watchMaxBackoffMs: 200,
+      onWatchProblem: ({ reason }) => problems.push(reason),
+    });
+    try {
+      proxy.cut();
+      const watch = behind.watch(Kinds.K8sNamespace);
+      const iterator = watch[Symbol.asyncIterator]();
+      const first = iterator.next();
+      await waitFor(() => problems.includes('relist-failed'));
+      proxy.restore();
+      expect((await first).value?.type).toBe('synced');
+      watch.close();
+    } finally {
+      await behind.close();
+      await proxy.close();
+    }
+  });
+
+  it('a watch resumes after etcd restarts: the change before is not repeated, the change after arrives', async () => {
+    const kind = Kinds.K8sNamespace;
+    const ns = (name: string): StoredObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name }, spec: {} });
+    const from = await ds.list(kind);
+    const watch = ds.watch(kind, { from });
+    const iterator = watch[Symbol.asyncIterator]();
+    const before = await ds.create(kind, ns('before-restart'));
+    expect((await iterator.next()).value).toMatchObject({ type: 'added', revision: before.metadata.resourceVersion });
+    const oldPid = etcd.pid;
+    await etcd.restart();
+    expect(etcd.pid).not.toBe(oldPid);
+    const after = await retryWhileUnavailable(() => ds.create(kind, ns('after-restart')));
+    expect((await iterator.next()).value).toMatchObject({ type: 'added', revision: after.metadata.resourceVersion });
+    watch.close();
   });
 
   it('close() ends open watches and later calls fail with ERR_DATASTORE_UNAVAILABLE', async () => {
