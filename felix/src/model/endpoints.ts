@@ -1,3 +1,4 @@
+import { formatIp, parseIp } from '../../../lib/cidr.js';
 import type { Labels } from '../../../lib/selector/ast.js';
 
 /**
@@ -113,10 +114,9 @@ export function fromWorkloadEndpoint(wep: WorkloadEndpointResource): ConvertResu
   const ipv4: string[] = [];
   const ipv6: string[] = [];
   for (const [i, net] of (wep.spec.ipNetworks ?? []).entries()) {
-    const addr = net.split('/')[0] ?? '';
-    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(addr)) ipv4.push(addr);
-    else if (addr.includes(':')) ipv6.push(addr.toLowerCase());
-    else return { ok: false, error: `spec.ipNetworks[${i}]: ${JSON.stringify(net)} is not an IP network` };
+    const ip = parseIp(net.split('/')[0] ?? '');
+    if (ip === null) return { ok: false, error: `spec.ipNetworks[${i}]: ${JSON.stringify(net)} is not an IP network` };
+    (ip.family === 4 ? ipv4 : ipv6).push(formatIp(ip.family, ip.value));
   }
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(wep.metadata.labels ?? {})) {
@@ -142,6 +142,47 @@ export function fromWorkloadEndpoint(wep: WorkloadEndpointResource): ConvertResu
       ipv6,
       labels,
       serviceAccount: wep.spec.serviceAccountName ?? null,
+      ports,
+    },
+  };
+}
+
+/** Calico HostEndpoint fields we read. */
+export interface HostEndpointResource {
+  metadata: { name?: string; labels?: Record<string, string> | null };
+  spec: {
+    node?: string;
+    interfaceName?: string;
+    expectedIPs?: readonly string[];
+    ports?: readonly { name?: string; protocol?: string | number; port?: number }[];
+  };
+}
+
+/**
+ * HostEndpoint resource → model. An endpoint without interfaceName (found by
+ * its expectedIPs) or with `*` still lends its addresses to selectors, but
+ * gets no dispatch chain yet (calculation skips it; see DESIGN.md).
+ */
+export function fromHostEndpoint(hep: HostEndpointResource): ConvertResult<HostEndpointModel> {
+  const name = hep.metadata.name;
+  if (!name) return { ok: false, error: 'metadata.name is required' };
+  if (!hep.spec.node) return { ok: false, error: 'spec.node is required' };
+  const ports: NamedPort[] = [];
+  for (const [i, p] of (hep.spec.ports ?? []).entries()) {
+    const protocol = String(p.protocol ?? 'TCP').toUpperCase();
+    if (!p.name || p.port === undefined || (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP')) {
+      return { ok: false, error: `spec.ports[${i}]: needs name, port and protocol TCP, UDP or SCTP` };
+    }
+    ports.push({ name: p.name, protocol, port: p.port });
+  }
+  return {
+    ok: true,
+    value: {
+      name,
+      node: hep.spec.node,
+      interfaceName: hep.spec.interfaceName || null,
+      expectedIps: [...(hep.spec.expectedIPs ?? [])],
+      labels: { ...(hep.metadata.labels ?? {}) },
       ports,
     },
   };
