@@ -133,8 +133,18 @@ export async function startLocalEtcd(settings: LocalEtcdSettings, readyTimeoutMs
   }
   if (await isHealthy(settings.clientUrl)) return { outcome: 'foreign' };
 
-  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
-  const log = openSync(settings.logFile, 'a');
+  let log: number;
+  try {
+    mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+    log = openSync(settings.logFile, 'a');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TortieError(
+      'ERR_CONFIG_INVALID',
+      `cannot create ${settings.dataDir} or ${settings.logFile} (${code ?? (err as Error).message}); run as root or set TORTIE_ETCD_DATA_DIR to a directory you can write`,
+      { cause: err },
+    );
+  }
   let pid: number | undefined;
   let exitCode: number | null | undefined;
   let spawnError: Error | undefined;

@@ -164,7 +164,14 @@ describe('tortie CLI against etcd', () => {
     const applied = await tortie(['apply', '-R', '-f', invalidDir]);
     expect(applied.code).toBe(1);
     expect(applied.stdout).toBe('');
-    for (const file of files) expect(applied.stderr).toContain(`${join(invalidDir, file)}: document `);
+    const lines = applied.stderr.trimEnd().split('\n');
+    for (const file of files) {
+      // FILE: document N (Kind/name): field.path: message
+      const prefix = `${join(invalidDir, file)}: document `;
+      const line = lines.find((l) => l.startsWith(prefix));
+      expect(line, `no problem reported for ${file}`).toBeDefined();
+      expect(line?.slice(prefix.length)).toMatch(/^\d+ \([^)]+\): [A-Za-z][\w.[\]"-]*: \S/);
+    }
     expect((await client.getAll().prefix(ETCD_KEY_PREFIX).keys()).length).toBe(0);
   });
 
