@@ -86,8 +86,12 @@ interface KubeStatus {
   code?: number;
   reason?: string;
   message?: string;
-  /** For 422 Invalid: one cause per field (`field` is the path, e.g. `spec.cidr`). */
-  details?: { causes?: { field?: string; message?: string }[] };
+  /**
+   * Which object (`name`; absent when the path names no resource type the
+   * server serves) and, for 422 Invalid, one cause per field (`field` is the
+   * path, e.g. `spec.cidr`).
+   */
+  details?: { name?: string; causes?: { field?: string; message?: string }[] };
 }
 
 interface RestResponse {
@@ -215,6 +219,16 @@ function asStatus(body: unknown): KubeStatus {
 
 type Operation = 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete';
 
+/**
+ * A 404 that is about the resource type, not an object: the API server names
+ * the missing object in `details.name` (or the missing namespace, on create);
+ * a path it does not serve at all (a CRD not installed) gets no details.
+ */
+function isUnservedResource(response: RestResponse): boolean {
+  const status = asStatus(response.body);
+  return response.status === 404 && status.reason === 'NotFound' && (status.details?.name ?? '') === '';
+}
+
 /** Maps an HTTP error answer to our error codes (types.ts documents them). */
 function errorFromResponse(op: Operation, kind: KindInfo, name: string | undefined, response: RestResponse): TortieError {
   const status = asStatus(response.body);
@@ -223,6 +237,11 @@ function errorFromResponse(op: Operation, kind: KindInfo, name: string | undefin
   const details = { status: response.status, reason: status.reason, op };
   switch (response.status) {
     case 404:
+      if (isUnservedResource(response)) {
+        const served = groupOf(kind) === '' ? kind.plural : `${kind.plural}.${groupOf(kind)}`;
+        const hint = kind.isTortieKind ? ": are tortie's CRDs installed? (kubectl apply -f manifests/crds/)" : '';
+        return new TortieError('ERR_DATASTORE_UNSUPPORTED', `the API server does not serve ${served}${hint}`, { details });
+      }
       return new TortieError('ERR_DATASTORE_NOT_FOUND', `${what} not found: ${detail}`, { details });
     case 409:
       if (op === 'create' || status.reason === 'AlreadyExists') {
@@ -307,7 +326,7 @@ export class KubernetesDatastore implements Datastore {
   async get<T extends StoredObject = StoredObject>(kind: KindInfo, name: string, namespace?: string): Promise<T | null> {
     const ns = namespaceOf(kind, undefined, namespace, 'get');
     const response = await this.client.request(HttpMethod.GET, resourcePath(kind, ns, name));
-    if (response.status === 404) return null;
+    if (response.status === 404 && !isUnservedResource(response)) return null;
     if (response.status !== 200 || !isStoredObject(response.body)) throw errorFromResponse('get', kind, name, response);
     return withTypeMeta<T>(kind, response.body);
   }

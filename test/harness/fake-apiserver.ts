@@ -56,6 +56,8 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Refuse (404) to create a namespaced object whose Namespace does not exist, as a real cluster does. */
   requireNamespaces?: boolean;
+  /** Kinds answered with 404 on every path, as a cluster without tortie's CRDs answers. */
+  unservedKinds?: readonly KindInfo[];
 }
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -82,17 +84,27 @@ interface Route {
   name: string | undefined;
 }
 
+/** Status.details: which object (NotFound, AlreadyExists, Conflict) or which fields (422 Invalid, in causes). */
+interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: { field: string; message: string }[];
+}
+
 class HttpError extends Error {
   constructor(
     readonly code: number,
     readonly reason: string,
     message: string,
-    /** 422 Invalid names each bad field, as Status.details.causes. */
-    readonly causes: { field: string; message: string }[] = [],
+    readonly details: StatusDetails = {},
   ) {
     super(message);
   }
 }
+
+/** The 404 for a path that names no resource type this server serves (a CRD that is not installed). */
+const notServed = (): HttpError => new HttpError(404, 'NotFound', 'the server could not find the requested resource');
 
 export class FakeApiServer {
   private server: Server | undefined;
@@ -108,12 +120,14 @@ export class FakeApiServer {
   private readonly historyLimit: number;
   private readonly bookmarkIntervalMs: number;
   private readonly requireNamespaces: boolean;
+  private readonly unservedKinds: ReadonlySet<KindInfo>;
   private bookmarks = 0;
 
   private constructor(options: FakeApiServerOptions) {
     this.historyLimit = options.historyLimit ?? 1000;
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
     this.requireNamespaces = options.requireNamespaces ?? false;
+    this.unservedKinds = new Set(options.unservedKinds ?? []);
   }
 
   static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
@@ -236,6 +250,7 @@ export class FakeApiServer {
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = parseRoute(url.pathname);
+    if (this.unservedKinds.has(route.kind)) throw notServed();
     const body = req.method === 'POST' || req.method === 'PUT' || req.method === 'DELETE' ? await readJson(req) : undefined;
     const query = url.searchParams;
     switch (req.method) {
@@ -264,7 +279,7 @@ export class FakeApiServer {
   private existing(route: Route): StoredObject {
     const name = route.name ?? '';
     const object = this.store(route.kind).get(`${route.namespace ?? ''}/${name}`);
-    if (object === undefined) throw new HttpError(404, 'NotFound', `${resourceName(route.kind)} "${name}" not found`);
+    if (object === undefined) throw new HttpError(404, 'NotFound', `${resourceName(route.kind)} "${name}" not found`, detailsOf(route.kind, name));
     return object;
   }
 
@@ -285,14 +300,16 @@ export class FakeApiServer {
     const object = checkBody(route, body);
     if (route.kind.namespaced && route.namespace === undefined) throw new HttpError(404, 'NotFound', 'namespaced kinds are created in a namespace');
     if (this.requireNamespaces && route.namespace !== undefined && !this.store(Kinds.K8sNamespace).has(`/${route.namespace}`)) {
-      throw new HttpError(404, 'NotFound', `namespaces "${route.namespace}" not found`);
+      throw new HttpError(404, 'NotFound', `namespaces "${route.namespace}" not found`, { name: route.namespace, kind: 'namespaces' });
     }
     if (object.metadata.resourceVersion !== undefined && object.metadata.resourceVersion !== '') {
       throw new HttpError(400, 'BadRequest', 'resourceVersion should not be set on objects to be created');
     }
     const objects = this.store(route.kind);
     const k = `${route.namespace ?? ''}/${object.metadata.name}`;
-    if (objects.has(k)) throw new HttpError(409, 'AlreadyExists', `${resourceName(route.kind)} "${object.metadata.name}" already exists`);
+    if (objects.has(k)) {
+      throw new HttpError(409, 'AlreadyExists', `${resourceName(route.kind)} "${object.metadata.name}" already exists`, detailsOf(route.kind, object.metadata.name));
+    }
     const stored: StoredObject = {
       ...object,
       metadata: {
@@ -316,7 +333,7 @@ export class FakeApiServer {
     const rv = object.metadata.resourceVersion;
     if (rv === undefined || rv === '') {
       const message = 'Invalid value: 0x0: must be specified for an update';
-      throw new HttpError(422, 'Invalid', `metadata.resourceVersion: ${message}`, [{ field: 'metadata.resourceVersion', message }]);
+      throw new HttpError(422, 'Invalid', `metadata.resourceVersion: ${message}`, { name: route.name, causes: [{ field: 'metadata.resourceVersion', message }] });
     }
     if (rv !== current.metadata.resourceVersion) throw conflict(route, 'the object has been modified; please apply your changes to the latest version and try again');
     const { uid, creationTimestamp, generation } = current.metadata;
@@ -406,12 +423,12 @@ function parseRoute(pathname: string): Route {
   let rest: string[];
   if (parts[0] === 'api' && parts.length >= 2) [apiVersion, rest] = [parts[1] ?? '', parts.slice(2)];
   else if (parts[0] === 'apis' && parts.length >= 3) [apiVersion, rest] = [`${parts[1]}/${parts[2]}`, parts.slice(3)];
-  else throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
+  else throw notServed();
   let namespace: string | undefined;
   if (rest[0] === 'namespaces' && rest.length >= 3) [namespace, rest] = [rest[1], rest.slice(2)];
   const kind = kindsByPath.get(`${apiVersion}/${rest[0] ?? ''}`);
   if (kind === undefined || rest.length > 2 || (namespace !== undefined && !kind.namespaced)) {
-    throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
+    throw notServed();
   }
   return { kind, namespace, name: rest[1] };
 }
@@ -426,7 +443,9 @@ function parseSelector(text: string | null): SelectorAst | undefined {
 function checkBody(route: Route, body: unknown): StoredObject {
   const object = body as Partial<StoredObject> | undefined;
   if (typeof object?.metadata?.name !== 'string' || object.metadata.name === '') {
-    throw new HttpError(422, 'Invalid', 'metadata.name: Required value: name is required', [{ field: 'metadata.name', message: 'Required value: name is required' }]);
+    throw new HttpError(422, 'Invalid', 'metadata.name: Required value: name is required', {
+      causes: [{ field: 'metadata.name', message: 'Required value: name is required' }],
+    });
   }
   if (object.apiVersion !== route.kind.apiVersion || object.kind !== route.kind.kind) {
     throw new HttpError(400, 'BadRequest', `the API version in the data (${String(object.apiVersion)}) does not match the expected API version (${route.kind.apiVersion})`);
@@ -452,7 +471,7 @@ function resourceName(kind: KindInfo): string {
 }
 
 function conflict(route: Route, why: string): HttpError {
-  return new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${resourceName(route.kind)} "${route.name ?? ''}": ${why}`);
+  return new HttpError(409, 'Conflict', `Operation cannot be fulfilled on ${resourceName(route.kind)} "${route.name ?? ''}": ${why}`, detailsOf(route.kind, route.name));
 }
 
 function sortKeys(value: unknown): unknown {
@@ -461,8 +480,12 @@ function sortKeys(value: unknown): unknown {
   return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
 }
 
+function detailsOf(kind: KindInfo, name: string | undefined): StatusDetails {
+  return { name, group: groupOf(kind), kind: kind.plural };
+}
+
 function statusOf(err: HttpError): unknown {
-  const details = err.causes.length > 0 ? { details: { causes: err.causes } } : {};
+  const details = Object.keys(err.details).length > 0 ? { details: err.details } : {};
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, code: err.code, ...details };
 }
 

@@ -60,12 +60,10 @@ if (process.env['KUBECONFIG'] !== undefined && process.env['KUBECONFIG'] !== '')
     const run = `tortie-conformance-${randomBytes(4).toString('hex')}`;
     const datastore = createKubernetesDatastore({ retryDelayMs: { initial: 200, max: 2_000 } });
     try {
+      // Fails fast, saying so, when the CRDs are not installed (ERR_DATASTORE_UNSUPPORTED).
       await datastore.list(Kinds.IPPool, { labelSelector: 'tortie.dev/none' });
     } catch (err) {
       await datastore.close();
-      if (hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND')) {
-        throw new Error(`the cluster in KUBECONFIG has no tortie CRDs: kubectl apply -f manifests/crds/ (or unset KUBECONFIG)`, { cause: err });
-      }
       throw err;
     }
     const scoped = new RunScopedDatastore(datastore, run);
@@ -363,6 +361,20 @@ describe('kubernetes datastore specifics, against the in-repo API server', () =>
       expect(np.metadata.namespace).toBe('team-a');
       await ds.delete(Kinds.K8sNetworkPolicy, 'deny', 'team-a');
       await ds.delete(Kinds.K8sNamespace, 'team-a');
+    });
+
+    it('a kind the API server does not serve (CRDs not installed) is ERR_DATASTORE_UNSUPPORTED, not absence', async () => {
+      const bare = await FakeApiServer.start({ unservedKinds: [Kinds.IPPool] });
+      const other = createKubernetesDatastore({ kubeconfigPath: await bare.writeKubeconfig(dir, { fileName: 'bare' }) });
+      try {
+        await expectCode(other.get(Kinds.IPPool, 'a'), 'ERR_DATASTORE_UNSUPPORTED');
+        await expectCode(other.list(Kinds.IPPool), 'ERR_DATASTORE_UNSUPPORTED');
+        await expectCode(other.create(Kinds.IPPool, pool('a')), 'ERR_DATASTORE_UNSUPPORTED');
+        expect(await other.get(Kinds.BGPPeer, 'a')).toBeNull();
+      } finally {
+        await other.close();
+        await bare.stop();
+      }
     });
 
     it('a stopped server and a 5xx answer are ERR_DATASTORE_UNAVAILABLE', async () => {
