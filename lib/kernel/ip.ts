@@ -21,7 +21,7 @@ import {
   type IpNeighbour,
   type IpRoute,
 } from './ip-json.js';
-import type { NetnsRef } from './netns.js';
+import type { NetnsRef } from './netns-ref.js';
 
 export const IP_BINARY = 'ip';
 
