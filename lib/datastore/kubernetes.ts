@@ -50,7 +50,11 @@ export interface KubernetesDatastoreOptions {
   kubeConfig?: KubeConfig;
   /** Deadline of one non-watch request. */
   requestTimeoutMs?: number;
-  /** `timeoutSeconds` asked of the server for each watch request; it then ends the watch and we resume. */
+  /**
+   * Each watch request asks the server to end it after between this and twice
+   * this many seconds (`timeoutSeconds`, spread as client-go's reflector does so
+   * that a fleet's watches don't all reconnect at once); we then resume.
+   */
   watchTimeoutSec?: number;
   /** Back-off between failed list/watch attempts: doubles from initial up to max. */
   retryDelayMs?: { initial: number; max: number };
@@ -58,7 +62,7 @@ export interface KubernetesDatastoreOptions {
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const DEFAULT_WATCH_TIMEOUT_SEC = 300;
+const DEFAULT_WATCH_TIMEOUT_SEC = 300; // 5 to 10 minutes, as client-go's reflector
 const DEFAULT_RETRY_DELAY_MS = { initial: 200, max: 10_000 };
 /** A watch that ends sooner than this having delivered nothing counts as a failure, so we never spin. */
 const MIN_HEALTHY_WATCH_MS = 1_000;
@@ -356,7 +360,7 @@ export class KubernetesDatastore implements Datastore {
       retryDelayMs: this.retryDelayMs,
       // Bookmarks or the server's own timeoutSeconds end a healthy stream long before this;
       // silence past it means a dead connection that TCP has not noticed.
-      idleTimeoutMs: (this.watchTimeoutSec + 60) * 1000,
+      idleTimeoutMs: (2 * this.watchTimeoutSec + 60) * 1000,
       log: this.log.child({ kind: kind.kind, namespace: options.namespace, labelSelector: options.labelSelector }),
       onClose: () => this.watches.delete(watch as unknown as ResourceWatch<StoredObject>),
     });
@@ -416,7 +420,7 @@ export class KubernetesDatastore implements Datastore {
       watch: 'true',
       resourceVersion: revision,
       allowWatchBookmarks: 'true',
-      timeoutSeconds: String(this.watchTimeoutSec),
+      timeoutSeconds: String(Math.round(this.watchTimeoutSec * (1 + Math.random()))),
     };
     if (options.labelSelector !== undefined && options.labelSelector !== '') query.labelSelector = options.labelSelector;
     const response = await this.client.send(HttpMethod.GET, resourcePath(kind, options.namespace), query, undefined, signal);

@@ -122,6 +122,7 @@ export class FakeApiServer {
   private readonly requireNamespaces: boolean;
   private readonly unservedKinds: ReadonlySet<KindInfo>;
   private bookmarks = 0;
+  private watchCount = 0;
 
   private constructor(options: FakeApiServerOptions) {
     this.historyLimit = options.historyLimit ?? 1000;
@@ -138,6 +139,11 @@ export class FakeApiServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.portNumber}`;
+  }
+
+  /** Watch requests served so far (a test waits for a reconnect). */
+  get watchRequests(): number {
+    return this.watchCount;
   }
 
   /** Bookmarks sent so far, over all watches (a test waits for one to know it was sent). */
@@ -382,6 +388,7 @@ export class FakeApiServer {
   private watch(route: Route, query: URLSearchParams, res: ServerResponse): void {
     const selector = parseSelector(query.get('labelSelector'));
     const from = query.get('resourceVersion') ?? '';
+    this.watchCount += 1;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
     const watcher: Watcher = { kind: route.kind, namespace: route.namespace, selector, response: res };

@@ -445,6 +445,21 @@ describe('kubernetes datastore specifics, against the in-repo API server', () =>
       expect(await reader.isQuiet(300)).toBe(true);
     });
 
+    it('a watch the server ends after timeoutSeconds is resumed without a relist', async () => {
+      const short = createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir), watchTimeoutSec: 1, retryDelayMs: FAST_RETRY });
+      try {
+        const reader = new WatchReader(short.watch(Kinds.IPPool));
+        await reader.until('synced');
+        const before = api.watchRequests;
+        await waitFor(() => api.watchRequests > before, 5_000);
+        const a = await ds.create(Kinds.IPPool, pool('a'));
+        expect(await reader.next()).toEqual({ type: 'added', object: a, revision: a.metadata.resourceVersion });
+        expect(await reader.isQuiet(200)).toBe(true);
+      } finally {
+        await short.close();
+      }
+    });
+
     it('a watch from a compacted revision relists and delivers the exact difference, then resynced', async () => {
       const a = await ds.create(Kinds.IPPool, pool('a'));
       await ds.create(Kinds.IPPool, pool('b'));
