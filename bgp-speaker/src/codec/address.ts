@@ -127,7 +127,31 @@ export function readPrefixes(r: ByteReader, afi: Afi): string[] {
   return out;
 }
 
-const v4Cache = new Map<string, Uint8Array>();
+/** Fast path for "a.b.c.d/len" text: fills `out` (4 bytes), returns the length or -1. */
+function parseIPv4Prefix(text: string, out: Uint8Array): number {
+  let octet = 0;
+  let digits = 0;
+  let idx = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else if (c === 46 /* . */ || c === 47 /* / */) {
+      if (digits === 0 || idx > 3 || (c === 47) !== (idx === 3)) return -1;
+      out[idx++] = octet;
+      octet = 0;
+      digits = 0;
+      if (c === 47) {
+        const lenText = text.slice(i + 1);
+        if (!/^\d{1,2}$/.test(lenText)) return -1;
+        const length = Number(lenText);
+        return length <= 32 ? length : -1;
+      }
+    } else return -1;
+  }
+  return -1;
+}
 
 /**
  * The wire form of a prefix (length octet + address octets). Throws TypeError
@@ -135,14 +159,17 @@ const v4Cache = new Map<string, Uint8Array>();
  * peer's bytes.
  */
 export function prefixToWire(afi: Afi, prefix: string): Uint8Array {
+  let addr: Uint8Array | null;
+  let length: number;
   if (afi === AFI_IPV4) {
-    const cached = v4Cache.get(prefix);
-    if (cached !== undefined) return cached;
+    addr = new Uint8Array(4);
+    length = parseIPv4Prefix(prefix, addr);
+  } else {
+    const slash = prefix.indexOf('/');
+    addr = slash < 0 ? null : parseAddress(afi, prefix.slice(0, slash));
+    const lenText = slash < 0 ? '' : prefix.slice(slash + 1);
+    length = /^\d{1,3}$/.test(lenText) ? Number(lenText) : -1;
   }
-  const slash = prefix.indexOf('/');
-  const addr = slash < 0 ? null : parseAddress(afi, prefix.slice(0, slash));
-  const lenText = slash < 0 ? '' : prefix.slice(slash + 1);
-  const length = /^\d{1,3}$/.test(lenText) ? Number(lenText) : -1;
   if (addr === null || length < 0 || length > addr.length * 8) {
     throw new TypeError(`not an ${afi === AFI_IPV6 ? 'IPv6' : 'IPv4'} prefix: ${JSON.stringify(prefix)}`);
   }
@@ -151,15 +178,39 @@ export function prefixToWire(afi: Afi, prefix: string): Uint8Array {
   out[0] = length;
   out.set(addr.subarray(0, n), 1);
   if (length & 7) out[n] = (out[n] as number) & (0xff << (8 - (length & 7)));
-  if (afi === AFI_IPV4) {
-    if (v4Cache.size > 100_000) v4Cache.clear();
-    v4Cache.set(prefix, out);
-  }
   return out;
 }
 
+/** Bytes a prefix takes in NLRI: the length octet and ceil(length / 8) address octets. */
+export function prefixWireLength(prefix: string): number {
+  let length = 0;
+  let scale = 1;
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const c = prefix.charCodeAt(i);
+    if (c === 47 /* / */) break;
+    length += (c - 48) * scale;
+    scale *= 10;
+  }
+  return 1 + ((length + 7) >> 3);
+}
+
+const scratch4 = new Uint8Array(4); // reused by writePrefixes; the codec is synchronous
+
 export function writePrefixes(w: ByteWriter, afi: Afi, prefixes: readonly string[]): void {
-  for (const p of prefixes) w.bytes(prefixToWire(afi, p));
+  if (afi !== AFI_IPV4) {
+    for (const p of prefixes) w.bytes(prefixToWire(afi, p));
+    return;
+  }
+  for (const p of prefixes) {
+    const length = parseIPv4Prefix(p, scratch4);
+    if (length < 0) throw new TypeError(`not an IPv4 prefix: ${JSON.stringify(p)}`);
+    w.u8(length);
+    const n = (length + 7) >> 3;
+    for (let i = 0; i < n; i++) {
+      const b = scratch4[i] as number;
+      w.u8(i === n - 1 && length & 7 ? b & (0xff << (8 - (length & 7))) : b);
+    }
+  }
 }
 
 export function writeAddress(w: ByteWriter, afi: Afi, text: string): void {

@@ -14,3 +14,4 @@ export * from './notification.js';
 export { BGP_VERSION, buildOpen, openAsn, type Open } from './open.js';
 export * from './route-refresh.js';
 export { encodePathAttributes, endOfRib, endOfRibFamily, type DecodedUpdate, type Update, type UpdateError, type UpdateErrorAction } from './update.js';
+export { splitUpdate } from './split-update.js';
