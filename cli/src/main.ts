@@ -1,123 +1,19 @@
 #!/usr/bin/env node
 /**
- * The `tortie` command. This file only parses the command line and wires:
+ * The `tortie` command. This file only wires (the command tree is program.ts):
  * config (once, frozen), the datastore (opened on first use, closed at the
  * end), and the one place where errors become stderr lines and exit codes
  * (cli/src/exit-codes.ts, documented in cli/README.md).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { CommanderError } from 'commander';
 import type { Datastore } from '../../lib/datastore/types.js';
 import { TortieError } from '../../lib/errors.js';
-import { runDelete } from './commands/delete.js';
-import { runEtcdStart, runEtcdStatus, runEtcdStop } from './commands/etcd.js';
-import { runGet } from './commands/get.js';
-import { clientVersion, runVersion } from './commands/version.js';
-import { runWrite } from './commands/write.js';
 import { type CliConfig, loadConfig } from './config.js';
 import type { CommandContext } from './context.js';
-import { DEFAULT_TIMEOUT_MS, openDatastore } from './datastore.js';
+import { openDatastore } from './datastore.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
-import { OutputFormats, type OutputFormat } from './output.js';
+import { type GlobalOptions, buildProgram } from './program.js';
 import { readProcessStdin } from './sources.js';
-
-interface GlobalOptions {
-  config?: string;
-  timeout: number;
-}
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-function parseSeconds(value: string): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new CommanderError(ExitCode.Usage, 'tortie.timeout', `--timeout: ${JSON.stringify(value)} is not a positive number of seconds`);
-  return seconds;
-}
-
-const HELP_FOOTER = `
-Environment (as calicoctl):
-  DATASTORE_TYPE        etcdv3 (default) or kubernetes
-  ETCD_ENDPOINTS        comma-separated etcd URLs (default http://127.0.0.1:2379)
-  KUBECONFIG            kubeconfig for DATASTORE_TYPE=kubernetes
-  TORTIE_ETCD_DATA_DIR  data of 'tortie etcd start' (default /var/lib/tortie/etcd)
-
-Exit codes: 0 ok, 1 invalid input, 2 usage, 3 not found/already exists/conflict,
-4 datastore unavailable. See cli/README.md.
-`;
-
-/** Builds the command tree; `run` receives each command's work and runs it with a context. */
-export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCode>) => Promise<void>): Command {
-  const program = new Command('tortie')
-    .description('Calico-style networking for Kubernetes: manage tortie resources')
-    .version(clientVersion(), '--version', 'print the client version and exit')
-    .option('--config <file>', 'calicoctl-style config file (kind CalicoAPIConfig) instead of the environment')
-    .option('--timeout <seconds>', 'give up on a datastore request after this long', parseSeconds, DEFAULT_TIMEOUT_MS / 1000)
-    .addHelpText('after', HELP_FOOTER)
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
-
-  const fileOptions = (command: Command): Command =>
-    command
-      .option('-f, --filename <path>', 'file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable', collect, [])
-      .option('-R, --recursive', 'also read subdirectories of a -f directory', false)
-      .option('-n, --namespace <ns>', 'namespace of namespaced objects that name none (default "default")');
-
-  interface FileFlags {
-    filename: string[];
-    recursive: boolean;
-    namespace?: string;
-  }
-  const fileFlags = (flags: FileFlags) => ({ filename: flags.filename, recursive: flags.recursive, namespace: flags.namespace });
-
-  const writeCommand = (mode: 'apply' | 'create' | 'replace', description: string) =>
-    fileOptions(program.command(mode).description(description)).action((flags: FileFlags) =>
-      run((ctx) => runWrite(ctx, mode, fileFlags(flags))),
-    );
-  writeCommand('apply', 'create or update resources from files (prints created, configured or unchanged)');
-  writeCommand('create', 'create resources from files; fails for any that exist');
-  writeCommand('replace', 'replace existing resources from files; fails for any that are missing');
-
-  fileOptions(program.command('delete').description('delete resources named in files, or KIND NAME...'))
-    .argument('[kind]', 'kind, plural or short name (ippools, bgppeer, gnp, ...)')
-    .argument('[names...]', 'names of the objects to delete')
-    .option('--ignore-not-found', 'a missing object is not an error', false)
-    .action((kind: string | undefined, names: string[], flags: FileFlags & { ignoreNotFound: boolean }) =>
-      run((ctx) => runDelete(ctx, { kind, names }, { ...fileFlags(flags), ignoreNotFound: flags.ignoreNotFound })),
-    );
-
-  program
-    .command('get')
-    .description('show resources of one kind, or some by name')
-    .argument('<kind>', 'kind, plural, singular or short name (ippools, IPPool, bgppeers, gnp, ...), or KIND/NAME')
-    .argument('[names...]', 'names; all of the kind when none')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OutputFormats).default('table'))
-    .option('-n, --namespace <ns>', 'namespace for namespaced kinds (default "default")')
-    .option('-A, --all-namespaces', 'list namespaced kinds across all namespaces', false)
-    .option('-l, --selector <labels>', 'only objects whose labels match (app=web,tier in (a,b))')
-    .action(
-      (kind: string, names: string[], flags: { output: OutputFormat; namespace?: string; allNamespaces: boolean; selector?: string }) =>
-        run((ctx) =>
-          runGet(ctx, kind, names, {
-            output: flags.output,
-            namespace: flags.namespace,
-            allNamespaces: flags.allNamespaces,
-            selector: flags.selector,
-          }),
-        ),
-    );
-
-  program
-    .command('version')
-    .description('client version, datastore type and whether the datastore answers (exit 4 if not)')
-    .action(() => run((ctx) => runVersion(ctx)));
-
-  const etcd = program.command('etcd').description('a local etcd to try tortie with (not for production)');
-  etcd.command('start').description('start it (if not running) and wait until healthy').action(() => run(runEtcdStart));
-  etcd.command('stop').description('stop it; the data stays').action(() => run(runEtcdStop));
-  etcd.command('status').description('is it running and healthy (exit 4 if not)').action(() => run(runEtcdStatus));
-
-  return program;
-}
 
 /** One problem per line on stderr, then the exit code for the error. */
 function report(err: unknown, stderr: (text: string) => void): ExitCode {
