@@ -338,7 +338,8 @@ describe('kubernetes datastore specifics, against the in-repo API server', () =>
       const list = await ds.list(Kinds.IPPool, { labelSelector: 'tier in (web,db),tier!=db' });
       expect(list.items.map((o) => o.metadata.name)).toEqual(['a']);
       expect(list.revision).toBe(api.currentRevision);
-      await expectCode(ds.list(Kinds.IPPool, { labelSelector: 'tier in (' }), 'ERR_VALIDATION');
+      await expectCode(ds.list(Kinds.IPPool, { labelSelector: 'tier in (' }), 'ERR_SELECTOR_SYNTAX');
+      expect(() => ds.watch(Kinds.IPPool, { labelSelector: 'tier in (' })).toThrow(expect.objectContaining({ code: 'ERR_SELECTOR_SYNTAX' }));
     });
 
     it('core kinds are read with apiVersion and kind filled in, and writing them is ERR_DATASTORE_UNSUPPORTED', async () => {
