@@ -18,6 +18,8 @@ import {
   ret,
   rule,
   verdictJump,
+  verdictGoto,
+  gotoChain,
   type NftMapObj,
   type NftObject,
   type NftStatement,
@@ -29,10 +31,25 @@ export const MAP_FROM_WORKLOAD = 'from-wl';
 export const MAP_TO_HOST = 'to-host';
 export const MAP_FROM_HOST = 'from-host';
 
-export function renderDispatchMap(name: string, endpoints: readonly EndpointPlan[], chainOf: (ifname: string) => string): { map: NftMapObj } {
+/**
+ * Workload maps hold `goto` verdicts: an endpoint chain ends the walk (drop,
+ * accept, or goto the next dispatch), so a packet from a known pod never comes
+ * back to the base chain's "unknown interface" drop. Host maps hold `jump`.
+ */
+export function renderDispatchMap(name: string, endpoints: readonly EndpointPlan[], chainOf: (ifname: string) => string, verdict: 'goto' | 'jump'): { map: NftMapObj } {
   const m: NftMapObj = { ...inTable, name, type: 'ifname', map: 'verdict' };
-  if (endpoints.length > 0) m.elem = endpoints.map((ep) => [ep.interfaceName, verdictJump(chainOf(ep.interfaceName))]);
+  if (endpoints.length > 0) m.elem = endpoints.map((ep) => [ep.interfaceName, verdict === 'goto' ? verdictGoto(chainOf(ep.interfaceName)) : verdictJump(chainOf(ep.interfaceName))]);
   return { map: m };
+}
+
+/** Regular chain: the to-workload half of forward, reached from forward or from an allowing fw-<if>. */
+export const CHAIN_TO_WORKLOAD_DISPATCH = 'to-wl-dispatch';
+
+export function renderToWorkloadDispatch(): NftObject[] {
+  return [
+    rule(CHAIN_TO_WORKLOAD_DISPATCH, [{ vmap: { key: meta('oifname'), data: `@${MAP_TO_WORKLOAD}` } }], 'to workload dispatch'),
+    rule(CHAIN_TO_WORKLOAD_DISPATCH, [match(meta('oifname'), '==', WORKLOAD_INTERFACES), drop], 'to unknown workload interface'),
+  ];
 }
 
 /** Our workload interfaces, whether or not we know the endpoint yet. */
@@ -43,15 +60,16 @@ export function workloadChains(ep: EndpointPlan): { names: string[]; objects: Nf
   const fw = workloadChainName(ep.interfaceName, 'egress');
   const objects: NftObject[] = [];
   objects.push(...antiSpoofing(fw, ep));
-  objects.push(...directionRules(fw, ep.egress, 'egress', ep.id));
-  objects.push(...directionRules(tw, ep.ingress, 'ingress', ep.id));
+  // Egress allowed: go on to the destination's ingress (or out, if it is not a local pod).
+  objects.push(...directionRules(fw, ep.egress, 'egress', ep.id, gotoChain(CHAIN_TO_WORKLOAD_DISPATCH)));
+  objects.push(...directionRules(tw, ep.ingress, 'ingress', ep.id, accept));
   return { names: [fw, tw], objects };
 }
 
 export function hostEndpointChains(ep: EndpointPlan): { names: string[]; objects: NftObject[] } {
   const th = hostEndpointChainName(ep.interfaceName, 'ingress');
   const fh = hostEndpointChainName(ep.interfaceName, 'egress');
-  return { names: [fh, th], objects: [...directionRules(fh, ep.egress, 'egress', ep.id), ...directionRules(th, ep.ingress, 'ingress', ep.id)] };
+  return { names: [fh, th], objects: [...directionRules(fh, ep.egress, 'egress', ep.id, ret), ...directionRules(th, ep.ingress, 'ingress', ep.id, accept)] };
 }
 
 /** A pod may only send from its own addresses; a family it has no address in, it may not send at all. */
@@ -70,22 +88,23 @@ function antiSpoofing(chainName: string, ep: EndpointPlan): NftObject[] {
 /**
  * An endpoint's policy walk for one direction: stage by stage, each policy
  * chain is jumped to unless an earlier one passed; a stage nobody decided or
- * passed ends in drop; after the last stage, the fallthrough. In the egress
- * walk an allowed packet returns to the base chain (MARK_ALLOW) so that the
- * destination's ingress walk still runs.
+ * passed ends in drop; after the last stage, the fallthrough. `allowed` is
+ * what an allowed packet does next: accept for ingress; for egress, the
+ * destination's ingress walk must still run (an egress policy's Allow marks
+ * MARK_ALLOW and returns here).
  */
-function directionRules(chainName: string, plan: DirectionPlan, direction: Direction, id: string): NftObject[] {
+function directionRules(chainName: string, plan: DirectionPlan, direction: Direction, id: string, allowed: NftStatement): NftObject[] {
   const out: NftObject[] = [];
   if (plan.stages.length > 0) out.push(rule(chainName, [markClear(MARK_ALLOW | MARK_PASS)]));
   for (const { stage, chains } of plan.stages) {
     chains.forEach((target, i) => {
       out.push(rule(chainName, i === 0 ? [jump(target)] : [match(markHas(MARK_PASS), '==', 0), jump(target)]));
-      if (direction === 'egress') out.push(rule(chainName, [match(markHas(MARK_ALLOW), '!=', 0), markClear(MARK_ALLOW), ret]));
+      if (direction === 'egress') out.push(rule(chainName, [match(markHas(MARK_ALLOW), '!=', 0), markClear(MARK_ALLOW), allowed]));
     });
     out.push(rule(chainName, [match(markHas(MARK_PASS), '==', 0), drop], `end of ${stage} stage ${id}`));
     out.push(rule(chainName, [markClear(MARK_PASS)]));
   }
-  const last: NftStatement = plan.fallthrough === 'drop' ? drop : direction === 'ingress' ? accept : ret;
+  const last: NftStatement = plan.fallthrough === 'drop' ? drop : allowed;
   out.push(rule(chainName, [last], plan.stages.length > 0 ? `all stages passed ${id}` : `no policy ${id}`));
   return out;
 }

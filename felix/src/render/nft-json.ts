@@ -65,6 +65,8 @@ export const drop: NftStatement = { drop: null };
 export const ret: NftStatement = { return: null };
 export const jump = (target: string): NftStatement => ({ jump: { target } });
 export const verdictJump = (target: string): NftExpr => ({ jump: { target } });
+export const verdictGoto = (target: string): NftExpr => ({ goto: { target } });
+export const gotoChain = (target: string): NftStatement => ({ goto: { target } });
 export const markHas = (bit: number): NftExpr => ({ '&': [meta('mark'), bit] });
 export const setMark = (value: NftExpr): NftStatement => ({ mangle: { key: meta('mark'), value } });
 export const markOr = (bit: number): NftStatement => setMark({ '|': [meta('mark'), bit] });

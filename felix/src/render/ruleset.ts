@@ -6,8 +6,10 @@ import {
   MAP_FROM_WORKLOAD,
   MAP_TO_HOST,
   MAP_TO_WORKLOAD,
+  CHAIN_TO_WORKLOAD_DISPATCH,
   WORKLOAD_INTERFACES,
   hostEndpointChains,
+  renderToWorkloadDispatch,
   renderDispatchMap,
   workloadChains,
 } from './dispatch.js';
@@ -15,6 +17,7 @@ import {
   accept,
   chain,
   drop,
+  gotoChain,
   inTable,
   match,
   meta,
@@ -37,9 +40,10 @@ export const CHAIN_OUTPUT = 'output';
  * maps, then rules. Pure: the same desired state gives byte-identical output.
  *
  *   forward: ct established,related accept · ct invalid drop ·
- *            iifname vmap @from-wl (anti-spoofing, egress; returns if allowed) ·
- *            iifname "tor*" drop (unknown pod) · oifname vmap @to-wl (ingress) ·
- *            oifname "tor*" drop
+ *            iifname vmap @from-wl (goto fw-<if>: anti-spoofing, egress; if
+ *            allowed, goto to-wl-dispatch) · iifname "tor*" drop (unknown pod) ·
+ *            goto to-wl-dispatch
+ *   to-wl-dispatch: oifname vmap @to-wl (goto tw-<if>: ingress) · oifname "tor*" drop
  *   input / output: ct · failsafe ports · host endpoint dispatch
  */
 export function renderRuleset(desired: DesiredPolicyState): NftObject[] {
@@ -50,8 +54,9 @@ export function renderRuleset(desired: DesiredPolicyState): NftObject[] {
   rules.push(...conntrack(CHAIN_FORWARD));
   rules.push(rule(CHAIN_FORWARD, [{ vmap: { key: meta('iifname'), data: `@${MAP_FROM_WORKLOAD}` } }], 'from workload dispatch'));
   rules.push(rule(CHAIN_FORWARD, [match(meta('iifname'), '==', WORKLOAD_INTERFACES), drop], 'from unknown workload interface'));
-  rules.push(rule(CHAIN_FORWARD, [{ vmap: { key: meta('oifname'), data: `@${MAP_TO_WORKLOAD}` } }], 'to workload dispatch'));
-  rules.push(rule(CHAIN_FORWARD, [match(meta('oifname'), '==', WORKLOAD_INTERFACES), drop], 'to unknown workload interface'));
+  rules.push(rule(CHAIN_FORWARD, [gotoChain(CHAIN_TO_WORKLOAD_DISPATCH)]));
+  chains.push(chain(CHAIN_TO_WORKLOAD_DISPATCH));
+  rules.push(...renderToWorkloadDispatch());
 
   rules.push(...conntrack(CHAIN_INPUT));
   rules.push(...renderFailsafe(CHAIN_INPUT, desired.failsafe.inbound, 'inbound'));
@@ -74,10 +79,10 @@ export function renderRuleset(desired: DesiredPolicyState): NftObject[] {
   }
 
   const maps: NftObject[] = [
-    renderDispatchMap(MAP_FROM_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'egress')),
-    renderDispatchMap(MAP_TO_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'ingress')),
-    renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress')),
-    renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress')),
+    renderDispatchMap(MAP_FROM_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'egress'), 'goto'),
+    renderDispatchMap(MAP_TO_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'ingress'), 'goto'),
+    renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress'), 'jump'),
+    renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress'), 'jump'),
   ];
   return [{ table: TABLE }, ...chains, ...desired.sets.map(renderSet), ...maps, ...rules];
 }
