@@ -39,9 +39,13 @@ export async function runVersion(ctx: CommandContext): Promise<ExitCode> {
     await datastore.list(Kinds.IPPool);
     lines.push(['Datastore Status:', 'reachable']);
   } catch (err) {
-    if (!hasErrorCode(err, 'ERR_DATASTORE_UNAVAILABLE')) throw err;
-    lines.push(['Datastore Status:', 'unreachable']);
-    problem = err.message;
+    if (hasErrorCode(err, 'ERR_DATASTORE_UNAVAILABLE')) {
+      lines.push(['Datastore Status:', 'unreachable']);
+      problem = err.message;
+    } else {
+      // It answered, with an error (say, a cluster without tortie's CRDs): reachable, and worth showing.
+      lines.push(['Datastore Status:', `reachable, but listing ippools failed: ${(err as Error).message}`]);
+    }
   }
   const width = Math.max(...lines.map(([label]) => label.length)) + 1;
   ctx.stdout(lines.map(([label, value]) => `${label.padEnd(width)}${value}\n`).join(''));

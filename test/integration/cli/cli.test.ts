@@ -222,13 +222,18 @@ describe('tortie CLI against etcd', () => {
     expect(await tortie(['replace', '-f', file])).toMatchObject({ code: 0, stdout: 'ippool.crd.tortie.dev/p replaced\n' });
   });
 
-  it('get -o yaml prints documents that apply back unchanged', async () => {
+  it('get -o yaml and -o json print what applies back unchanged', async () => {
     expect((await tortie(['apply', '-f', 'examples/'])).code).toBe(0);
     const yaml = await tortie(['get', 'ippools', '-o', 'yaml']);
     expect(yaml.code).toBe(0);
     const reapplied = await tortie(['apply', '-f', '-'], yaml.stdout);
     expect(reapplied.code).toBe(0);
     for (const line of reapplied.stdout.trimEnd().split('\n')) expect(line).toMatch(/^ippool\.crd\.tortie\.dev\/\S+ unchanged$/);
+    const json = await tortie(['get', 'bgppeers', '-o', 'json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ kind: 'List', items: expect.any(Array) });
+    const fromJson = await tortie(['apply', '-f', '-'], json.stdout);
+    expect(fromJson.code).toBe(0);
+    for (const line of fromJson.stdout.trimEnd().split('\n')) expect(line).toMatch(/^bgppeer\.crd\.tortie\.dev\/\S+ unchanged$/);
   });
 
   it('namespaced kinds list the default namespace, -n another, -A all', async () => {
