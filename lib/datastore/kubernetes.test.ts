@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Kinds } from './kinds.js';
 import { createKubernetesDatastore, resourcePath } from './kubernetes.js';
@@ -30,6 +31,22 @@ describe('resourcePath', () => {
 });
 
 describe('createKubernetesDatastore', () => {
+  // Inside a pod, the service account's token is found last and this would load it.
+  const inPod = existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token');
+  it.skipIf(inPod)('with no kubeconfig anywhere is ERR_CONFIG_INVALID saying where it looked (skipped in a pod)', () => {
+    const saved = { KUBECONFIG: process.env['KUBECONFIG'], HOME: process.env['HOME'] };
+    process.env['KUBECONFIG'] = '';
+    process.env['HOME'] = '/nonexistent';
+    try {
+      expect(() => createKubernetesDatastore()).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringContaining('KUBECONFIG') }));
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
   it('a kubeconfig that cannot be read is ERR_CONFIG_INVALID', () => {
     expect(() => createKubernetesDatastore({ kubeconfigPath: '/nonexistent/kubeconfig' })).toThrow(
       expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),

@@ -45,7 +45,7 @@ import type {
  */
 
 export interface KubernetesDatastoreOptions {
-  /** A kubeconfig file; without it: KUBECONFIG, in-cluster config, then ~/.kube/config. */
+  /** A kubeconfig file; without it: $KUBECONFIG, then ~/.kube/config, then the pod's service account (in-cluster). */
   kubeconfigPath?: string;
   /** An already loaded KubeConfig (wins over kubeconfigPath). */
   kubeConfig?: KubeConfig;
@@ -71,6 +71,8 @@ const MIN_HEALTHY_WATCH_MS = 1_000;
 /** Core kinds this backend may write; every other core kind is read-only here. */
 const WRITABLE_CORE_KINDS = new Set(['v1/Namespace', 'networking.k8s.io/v1/NetworkPolicy']);
 
+const CLIENT_NODE_FALLBACK_SERVER = 'http://localhost:8080';
+
 export function createKubernetesDatastore(options: KubernetesDatastoreOptions = {}): KubernetesDatastore {
   let kubeConfig = options.kubeConfig;
   if (kubeConfig === undefined) {
@@ -80,6 +82,13 @@ export function createKubernetesDatastore(options: KubernetesDatastoreOptions = 
       else kubeConfig.loadFromDefault();
     } catch (cause) {
       throw new TortieError('ERR_CONFIG_INVALID', `cannot load kubeconfig ${options.kubeconfigPath ?? '(default)'}: ${String(cause)}`, { cause });
+    }
+    // Finding nothing, client-node makes up http://localhost:8080, which it then refuses to use.
+    if (options.kubeconfigPath === undefined && kubeConfig.getCurrentCluster()?.server === CLIENT_NODE_FALLBACK_SERVER) {
+      throw new TortieError(
+        'ERR_CONFIG_INVALID',
+        'no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account',
+      );
     }
   }
   return new KubernetesDatastore(kubeConfig, options);
