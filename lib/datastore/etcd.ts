@@ -40,22 +40,27 @@
  *   client-side.
  *
  * ## Watch
- * An etcd watch on the same prefix from `revision + 1`. Events come in
- * revision order; the watch keeps the state its consumer has (from.items
- * plus every event since) for two reasons: a label-selected watch turns "no
- * longer matches" into `deleted` and "now matches" into `added`, and after
- * compaction it can deliver the exact difference. It does not ask etcd for
- * prev_kv: the tracked state already holds every previous value, and prev_kv
- * would double the bytes of every put.
- * - Connection loss: the etcd3 client reconnects with exponential back-off.
- *   We resume from the last revision *delivered* (the client would resume
- *   from the last response header, which can be past events it never sent
- *   when etcd splits a catch-up into batches).
- * - Compaction (etcd cancels the watch with compact_revision; the client
- *   reports it as an 'error' on the watcher), or any other cancellation:
- *   relist, deliver the difference against the tracked state as
- *   added/modified/deleted, then `{type: 'resynced'}`, then watch on from the
- *   relist's revision. A failing relist is retried with back-off.
+ * An etcd watch on the same prefix from `revision + 1`, on a gRPC Watch
+ * stream of its own. Events come in revision order; the watch keeps the
+ * state its consumer has (from.items plus every event since) for two
+ * reasons: a label-selected watch turns "no longer matches" into `deleted`
+ * and "now matches" into `added`, and after compaction it can deliver the
+ * exact difference. It does not ask etcd for prev_kv: the tracked state
+ * already holds every previous value, and prev_kv would double the bytes of
+ * every put.
+ * - Connection loss (stream error or end): reopen with exponential back-off
+ *   (50 ms up to `watchMaxBackoffMs`), from the last revision *delivered*.
+ *   etcd3's own Watcher is not used: it resumes from the last response
+ *   header (which can run ahead of events etcd has not sent yet while it
+ *   catches up in batches), shares one stream and one attach queue between
+ *   all watchers, and reports compaction only as a generic 'error'; with our
+ *   own stream, compact_revision is read directly.
+ * - Compaction (etcd cancels the watch with compact_revision), or any other
+ *   cancellation: relist, deliver the difference against the tracked state
+ *   as added/modified/deleted, then `{type: 'resynced'}`, then watch on from
+ *   the relist's revision. The difference comes in revision order: added and
+ *   modified objects by their mod_revision, then deletions at the relist's
+ *   revision. A failing relist is retried with back-off.
  * - Events buffer without bound if the consumer does not read them.
  *
  * ## Errors
@@ -69,12 +74,10 @@
 import { randomUUID } from 'node:crypto';
 import {
   ConsecutiveBreaker,
-  ExponentialBackoff,
   circuitBreaker,
   handleWhen,
   isBrokenCircuitError,
   noop,
-  type IBackoff,
 } from 'cockatiel';
 import {
   ClientClosedError,
@@ -87,11 +90,12 @@ import {
   isRecoverableError,
   type CallContext,
   type IKeyValue,
+  type IDuplexStream,
+  type IWatchRequest,
   type IWatchResponse,
-  type Watcher,
 } from 'etcd3';
 import { ETCD_KEY_PREFIX } from '../contract.js';
-import { TortieError } from '../errors.js';
+import { TortieError, hasErrorCode } from '../errors.js';
 import type { SelectorAst } from '../selector/ast.js';
 import { parseLabelSelectorString } from '../selector/label-selector.js';
 import { matchSelector } from '../selector/match.js';
@@ -117,7 +121,7 @@ export interface EtcdDatastoreOptions {
   /** Upper bound of the watch reconnect and relist back-off (default 5 s). */
   watchMaxBackoffMs?: number;
   /** Called when a watch loses its place or a relist fails (it retries by itself); for logging. */
-  onWatchProblem?: (problem: { reason: 'canceled' | 'relist-failed'; error: unknown }) => void;
+  onWatchProblem?: (problem: { reason: 'canceled' | 'disconnected' | 'relist-failed'; error: unknown }) => void;
 }
 
 export function createEtcdDatastore(options: EtcdDatastoreOptions): EtcdDatastore {
@@ -176,12 +180,16 @@ export class EtcdDatastore implements Datastore {
     this.onWatchProblem = options.onWatchProblem;
     this.client = new Etcd3({
       hosts: [...this.endpoints],
-      // grpc-js backs off up to 120 s between reconnects; after an outage we want etcd back within seconds.
-      // A watch catching up gets up to 1000 revisions per message: allow more than gRPC's 4 MiB default.
       grpcOptions: {
+        // grpc-js backs off up to 120 s between reconnects; after an outage we want etcd back within seconds.
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 2000,
+        // A watch catching up gets up to 1000 revisions per message: allow more than gRPC's 4 MiB default.
         'grpc.max_receive_message_length': 256 * 1024 * 1024,
+        // A silent peer (no RST) would leave a watch waiting forever: ping, and give up after 10 s.
+        // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+        'grpc.keepalive_time_ms': 30_000,
+        'grpc.keepalive_timeout_ms': 10_000,
       },
       defaultCallOptions: (context: CallContext) =>
         context.isStream ? {} : { deadline: Date.now() + requestTimeoutMs },
@@ -194,11 +202,6 @@ export class EtcdDatastore implements Datastore {
             handleWhen((err) => isRecoverableError(err)),
             { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) },
           ),
-        // etcd3 declares an IBackoff here but calls `.next()` on it (namespace.js): it wants the factory.
-        watchBackoff: new ExponentialBackoff({
-          initialDelay: 50,
-          maxDelay: this.watchMaxBackoffMs,
-        }) as unknown as IBackoff<unknown>,
       },
     });
   }
@@ -230,7 +233,7 @@ export class EtcdDatastore implements Datastore {
       try {
         return await this.listPages<T>(prefix, selector);
       } catch (err) {
-        if (!(err instanceof TortieError && err.cause instanceof GRPCOutOfRangeError) || attempt >= 3) throw err;
+        if (!hasErrorCode(err, 'ERR_DATASTORE_COMPACTED') || attempt >= 3) throw err;
       }
     }
   }
@@ -376,15 +379,18 @@ export class EtcdDatastore implements Datastore {
    */
   async compact(revision?: string): Promise<void> {
     const at = revision ?? (await this.currentRevision());
-    await this.call('compact', () => this.client.kv.compact({ revision: at, physical: true }));
+    try {
+      await this.call('compact', () => this.client.kv.compact({ revision: at, physical: true }));
+    } catch (err) {
+      // Already compacted at or past `at`: what we asked for is done.
+      if (!hasErrorCode(err, 'ERR_DATASTORE_COMPACTED')) throw err;
+    }
   }
 
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    const closing = [...this.watches].map((w) => w.closeAndWait());
-    // A cancel needs an answer from etcd; an unreachable etcd must not hold up close().
-    await Promise.race([Promise.allSettled(closing), new Promise((r) => setTimeout(r, 1000).unref())]);
+    for (const watch of [...this.watches]) watch.close();
     this.client.close();
   }
 
@@ -402,6 +408,9 @@ export class EtcdDatastore implements Datastore {
     if (err instanceof TortieError) return err;
     const where = `etcd at ${this.endpoints.join(',')}`;
     const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof GRPCOutOfRangeError) {
+      return new TortieError('ERR_DATASTORE_COMPACTED', `${operation} at ${where}: ${message}`, { cause: err });
+    }
     if (err instanceof GRPCInvalidArgumentError) {
       return new TortieError('ERR_VALIDATION', `${operation} refused by ${where}: ${message}`, { cause: err });
     }
@@ -509,6 +518,8 @@ function decodeOrNull<T extends StoredObject>(kv: IKeyValue): T | null {
   return object as T;
 }
 
+type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
+
 interface EtcdWatchInit<T extends StoredObject> {
   store: EtcdDatastore;
   kind: KindInfo;
@@ -526,8 +537,10 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
   private queueHead = 0;
   private wake: (() => void) | undefined;
   private isClosed = false;
-  private watcher: Watcher | undefined;
-  private cancelling: Promise<void> = Promise.resolve();
+  /** The gRPC Watch stream this watch owns; undefined while relisting or waiting to reconnect. */
+  private stream: WatchStream | undefined;
+  private reconnectDelayMs = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
   /** etcd key → object, as the consumer knows it. */
   private known = new Map<string, T>();
   /** Every event up to this revision has been queued. */
@@ -549,28 +562,71 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
       }
     }
     this.lastRevision = Number(from.revision);
-    this.startWatcher();
+    void this.connect();
   }
 
-  private startWatcher(): void {
-    const { client } = this.init.store;
-    const watcher = client.watch().prefix(this.init.prefix).startRevision(String(this.lastRevision + 1)).watcher();
-    this.watcher = watcher;
-    watcher.on('data', (response: IWatchResponse) => {
-      if (this.watcher === watcher) this.onResponse(response);
+  /** Opens a Watch stream of our own from lastRevision + 1. */
+  private async connect(): Promise<void> {
+    let stream: WatchStream;
+    try {
+      stream = await this.init.store.call('watch', () => this.init.store.client.watchClient.watch());
+    } catch (error) {
+      this.onStreamFailure(undefined, error);
+      return;
+    }
+    if (this.isClosed) {
+      stream.cancel();
+      return;
+    }
+    this.stream = stream;
+    stream.on('data', (response: IWatchResponse) => this.onStreamResponse(stream, response));
+    stream.on('error', (error: Error) => this.onStreamFailure(stream, error));
+    stream.on('end', () => this.onStreamFailure(stream, new Error('etcd ended the watch stream')));
+    const range = Range.prefix(this.init.prefix);
+    stream.write({
+      create_request: { key: range.start, range_end: range.end, start_revision: String(this.lastRevision + 1) },
     });
-    watcher.on('disconnected', () => {
-      // Resume from what we delivered, not from the last header the client saw.
-      watcher.request.start_revision = String(this.lastRevision + 1);
-    });
-    watcher.on('error', (error: unknown) => {
-      if (this.watcher !== watcher) return;
-      // etcd canceled the watch: compaction (compact_revision set) or anything else. Either
-      // way we lost our place; the watcher is already detached by the client.
-      this.watcher = undefined;
-      this.init.onProblem?.({ reason: 'canceled', error });
+  }
+
+  private onStreamResponse(stream: WatchStream, response: IWatchResponse): void {
+    if (this.stream !== stream) return;
+    if (response.created) this.reconnectDelayMs = 0;
+    if (response.canceled) {
+      // compact_revision set: our start revision is gone. Anything else (a cancel_reason): we
+      // can't trust our place either. Relisting gives the exact difference in both cases.
+      this.dropStream();
+      this.init.onProblem?.({
+        reason: 'canceled',
+        error: new Error(
+          response.compact_revision !== '0' && response.compact_revision !== ''
+            ? `etcd compacted revision ${response.compact_revision}, past ${this.lastRevision + 1}`
+            : `etcd canceled the watch: ${response.cancel_reason}`,
+        ),
+      });
       void this.relist('resynced');
-    });
+      return;
+    }
+    if (!response.created) this.onResponse(response);
+  }
+
+  /** The stream broke (or could not be opened): reconnect after a back-off, resuming where we are. */
+  private onStreamFailure(stream: WatchStream | undefined, error: unknown): void {
+    if (stream !== undefined && this.stream !== stream) return;
+    this.dropStream();
+    if (this.isClosed) return;
+    this.init.onProblem?.({ reason: 'disconnected', error });
+    this.reconnectDelayMs = Math.min(Math.max(this.reconnectDelayMs * 2, 50), this.init.maxBackoffMs);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.isClosed) void this.connect();
+    }, this.reconnectDelayMs);
+  }
+
+  private dropStream(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    // Cancelling makes grpc-js emit a CANCELLED error on it, which onStreamFailure ignores: it's no longer ours.
+    stream?.cancel();
   }
 
   private onResponse(response: IWatchResponse): void {
@@ -610,21 +666,24 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
         const { objects, revision } = await this.init.store.listPrefix<T>(this.init.prefix, this.init.selector);
         if (this.isClosed) return;
         const at = String(revision);
-        for (const [key, object] of [...this.known].sort(byKey)) {
-          if (!objects.has(key)) this.push({ type: 'deleted', object, revision: at });
-        }
+        // The difference in revision order: what was written (by its mod_revision), then what is
+        // gone (at the relist's revision, which is the newest of all).
+        const changed: WatchEvent<T>[] = [];
         for (const [key, object] of objects) {
           const previous = this.known.get(key);
-          if (previous === undefined) {
-            this.push({ type: 'added', object, revision: object.metadata.resourceVersion ?? at });
-          } else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) {
-            this.push({ type: 'modified', object, revision: object.metadata.resourceVersion ?? at });
-          }
+          const objectRevision = object.metadata.resourceVersion ?? at;
+          if (previous === undefined) changed.push({ type: 'added', object, revision: objectRevision });
+          else if (previous.metadata.resourceVersion !== objectRevision) changed.push({ type: 'modified', object, revision: objectRevision });
+        }
+        changed.sort((a, b) => Number(a.revision) - Number(b.revision));
+        for (const event of changed) this.push(event);
+        for (const [key, object] of [...this.known].sort(byKey)) {
+          if (!objects.has(key)) this.push({ type: 'deleted', object, revision: at });
         }
         this.push({ type: marker, revision: at });
         this.known = objects;
         this.lastRevision = revision;
-        this.startWatcher();
+        void this.connect();
         return;
       } catch (error) {
         this.init.onProblem?.({ reason: 'relist-failed', error });
@@ -672,23 +731,12 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
     this.queue = [];
     this.queueHead = 0;
     this.known.clear();
-    const watcher = this.watcher;
-    this.watcher = undefined;
-    if (watcher !== undefined) {
-      this.cancelling = watcher.cancel().catch((err: unknown) => {
-        // The connection is gone; etcd drops the watch with it.
-        void err;
-      });
-    }
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.dropStream();
     this.init.onClose(this);
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
-  }
-
-  closeAndWait(): Promise<void> {
-    this.close();
-    return this.cancelling;
   }
 }
 

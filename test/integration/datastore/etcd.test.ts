@@ -1,4 +1,5 @@
 import { Etcd3 } from 'etcd3';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDatastoreConformance } from '../../../lib/datastore/conformance.js';
 import { createEtcdDatastore, etcdKeyOf, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
@@ -6,7 +7,7 @@ import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
 import { hasErrorCode } from '../../../lib/errors.js';
 import { findFreePort, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
-import { startTcpProxy } from '../../harness/tcp-proxy.js';
+import { startTcpProxy, type TcpProxy } from '../../harness/tcp-proxy.js';
 
 // The etcd backend against a real etcd-server on loopback (no root needed).
 // Watch interruptions are real: the backend under test talks to etcd through
@@ -230,5 +231,105 @@ describe('etcdv3 datastore specifics', () => {
     await other.close();
     expect((await pending).done).toBe(true);
     await expect(other.get(Kinds.IPPool, 'x')).rejects.toMatchObject({ code: 'ERR_DATASTORE_UNAVAILABLE' });
+  });
+});
+
+/**
+ * Felix's calc-graph contract applied to the watch: whatever the writes and
+ * whenever the connection drops or history is compacted, a consumer that
+ * applies the events strictly (added only for what it lacks, modified and
+ * deleted only for what it has) ends with exactly what a fresh list says.
+ */
+describe('etcdv3 watch under random writes, cuts and compactions', () => {
+  type Step =
+    | { op: 'create' | 'update' | 'delete'; name: number }
+    | { op: 'cut' | 'restore' | 'compact' };
+  const stepArb: fc.Arbitrary<Step> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ op: fc.constantFrom('create' as const, 'update' as const, 'delete' as const), name: fc.nat(4) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constantFrom('cut' as const, 'restore' as const, 'compact' as const) }) },
+  );
+
+  let etcd: EtcdInstance;
+  let proxy: TcpProxy;
+  let watched: EtcdDatastore;
+  let writer: EtcdDatastore;
+  let run = 0;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    proxy = await startTcpProxy('127.0.0.1', Number(new URL(etcd.endpoint).port));
+    watched = createEtcdDatastore({ endpoints: [`http://${proxy.address}`], watchMaxBackoffMs: 200 });
+    writer = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+  });
+  afterAll(async () => {
+    await watched?.close();
+    await writer?.close();
+    await proxy?.close();
+    await etcd?.stop();
+  });
+
+  it('the consumer state after catching up equals a fresh list, and every event applies strictly', async () => {
+    const kind = Kinds.WorkloadEndpoint;
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 25 }), async (steps) => {
+        run += 1;
+        const ns = `prop-${run}`;
+        const wep = (n: number, v: number): StoredObject => ({
+          apiVersion: kind.apiVersion,
+          kind: kind.kind,
+          metadata: { name: `w${n}`, namespace: ns },
+          spec: { node: `node${v}` },
+        });
+        proxy.restore();
+        await retryWhileUnavailable(() => watched.get(kind, 'probe', ns));
+        const from = await watched.list(kind, { namespace: ns });
+        const consumer = new Map<string, StoredObject>(from.items.map((o) => [o.metadata.name, o]));
+        const watch = watched.watch(kind, { namespace: ns, from });
+        const iterator = watch[Symbol.asyncIterator]();
+        const stored = new Map<number, StoredObject>();
+        let version = 0;
+        try {
+          for (const step of steps) {
+            version += 1;
+            if (step.op === 'cut') proxy.cut();
+            else if (step.op === 'restore') proxy.restore();
+            else if (step.op === 'compact') await writer.compact();
+            else if (step.op === 'create' && !stored.has(step.name)) stored.set(step.name, await writer.create(kind, wep(step.name, version)));
+            else if (step.op === 'update' && stored.has(step.name)) {
+              const current = stored.get(step.name) as StoredObject;
+              stored.set(step.name, await writer.update(kind, { ...current, spec: { node: `node${version}` } }));
+            } else if (step.op === 'delete' && stored.has(step.name)) {
+              await writer.delete(kind, `w${step.name}`, ns);
+              stored.delete(step.name);
+            }
+          }
+          proxy.restore();
+          await retryWhileUnavailable(() => watched.get(kind, 'probe', ns));
+          // Read up to a sentinel written after everything else. A resync batch is queued whole, so
+          // once the first sentinel is seen, a second one written after it comes after the batch's rest.
+          for (const sentinelName of ['sentinel', 'sentinel2']) {
+            const sentinel = await writer.create<StoredObject>(kind, { ...wep(9, 0), metadata: { name: sentinelName, namespace: ns } });
+            while (true) {
+              const { value: event, done } = await iterator.next();
+              if (done === true) throw new Error('watch ended');
+              if (event.type === 'synced' || event.type === 'resynced') continue;
+              const name = event.object.metadata.name;
+              if (event.type === 'added') expect(consumer.has(name), `added ${name} which the consumer has`).toBe(false);
+              else expect(consumer.has(name), `${event.type} ${name} which the consumer lacks`).toBe(true);
+              if (event.type === 'deleted') consumer.delete(name);
+              else consumer.set(name, event.object);
+              if (event.type === 'added' && name === sentinelName && event.revision === sentinel.metadata.resourceVersion) break;
+            }
+          }
+          const fresh = await writer.list(kind, { namespace: ns });
+          const view = (m: Map<string, StoredObject>): Record<string, string | undefined> =>
+            Object.fromEntries([...m.values()].map((o) => [o.metadata.name, o.metadata.resourceVersion]).sort());
+          expect(view(consumer)).toEqual(view(new Map(fresh.items.map((o) => [o.metadata.name, o]))));
+        } finally {
+          watch.close();
+        }
+      }),
+      { numRuns: Number(process.env.TORTIE_PROPERTY_RUNS ?? 25) },
+    );
   });
 });
