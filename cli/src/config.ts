@@ -129,7 +129,9 @@ export function loadConfig(configFile: string | undefined, env: Readonly<Record<
   try {
     text = readFileSync(configFile, 'utf8');
   } catch (err) {
-    throw new TortieError('ERR_CONFIG_INVALID', `--config ${configFile}: ${(err as NodeJS.ErrnoException).code ?? 'cannot read'}: ${(err as Error).message}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new TortieError('ERR_CONFIG_INVALID', `--config ${configFile}: ${reason}`, { cause: err });
   }
   return parseConfigFile(text, configFile, env);
 }

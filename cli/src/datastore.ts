@@ -60,7 +60,7 @@ async function bounded<T>(call: () => Promise<T>, timeoutMs: number, what: strin
   } catch (err) {
     if (!hasErrorCode(err, 'ERR_DATASTORE_UNAVAILABLE')) throw err;
     // grpc-js ends its UNAVAILABLE text with an empty "Resolution note: "; it says nothing, so it goes.
-    const message = err.message.replace(/\s*Resolution note:\s*$/, '').trimEnd();
+    const message = err.message.replace(/\s*Resolution note:\s*$/, '').replace(/[.\s]+$/, '');
     throw new TortieError('ERR_DATASTORE_UNAVAILABLE', `${message}; ${hint}`, { cause: err });
   } finally {
     clearTimeout(timer);
