@@ -233,13 +233,25 @@ export function normalizePorts(ranges: readonly PortRange[]): PortRange[] {
 /** Builds each set once, by name; the name is a hash of what the set means. */
 export class SetBuilder {
   private readonly sets = new Map<string, IpSet>();
+  /** Members per canonical selector: both families and named-port sets reuse one scan. */
+  private readonly matches = new Map<string, readonly Member[]>();
   constructor(private readonly members: readonly Member[]) {}
 
+  private membersOf(selector: SelectorAst, canonical: string): readonly Member[] {
+    let found = this.matches.get(canonical);
+    if (found === undefined) {
+      found = this.members.filter((m) => matchSelector(selector, m.labels));
+      this.matches.set(canonical, found);
+    }
+    return found;
+  }
+
   selectorSet(family: 4 | 6, selector: SelectorAst): string {
-    const source = `selector ${formatSelector(selector)}`;
+    const canonical = formatSelector(selector);
+    const source = `selector ${canonical}`;
     const name = addressSetName('sel', family, source);
     if (!this.sets.has(name)) {
-      const cidrs = this.members.filter((m) => matchSelector(selector, m.labels)).flatMap((m) => m.cidrs.filter((c) => c.family === family));
+      const cidrs = this.membersOf(selector, canonical).flatMap((m) => m.cidrs.filter((c) => c.family === family));
       this.sets.set(name, { kind: 'addresses', name, family, source, elements: mergeCidrs(cidrs).map(formatCidr) });
     }
     return name;
@@ -256,12 +268,13 @@ export class SetBuilder {
 
   namedPortSet(family: 4 | 6, protocol: number | null, names: readonly string[], scope: SelectorAst): string {
     const wanted = [...new Set(names)].sort();
-    const source = `ports ${wanted.join(',')}/${protocol ?? 'any'} of ${formatSelector(scope)}`;
+    const canonical = formatSelector(scope);
+    const source = `ports ${wanted.join(',')}/${protocol ?? 'any'} of ${canonical}`;
     const name = namedPortSetName(family, source);
     if (!this.sets.has(name)) {
       const elements = new Map<string, NamedPortElement>();
-      for (const m of this.members) {
-        if (m.ports.length === 0 || !matchSelector(scope, m.labels)) continue;
+      for (const m of this.membersOf(scope, canonical)) {
+        if (m.ports.length === 0) continue;
         for (const port of m.ports) {
           const proto = port.protocol === 'TCP' ? 6 : port.protocol === 'UDP' ? 17 : 132;
           if (!wanted.includes(port.name) || (protocol !== null && proto !== protocol)) continue;
