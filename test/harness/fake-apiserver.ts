@@ -28,13 +28,18 @@
  *   current objects first as ADDED; `allowWatchBookmarks`, `timeoutSeconds`;
  * - a bounded event history: a watch from before its window gets HTTP 200
  *   and one ERROR event with a Status of code 410 (reason Expired), then the
- *   stream ends, as the real API server does after etcd compaction.
+ *   stream ends, as the real API server does after etcd compaction;
+ * - errors are Status objects whose details name the object (NotFound,
+ *   AlreadyExists, Conflict) or the fields (422 causes); a path that names no
+ *   served resource type is a 404 without details (`unservedKinds` makes a
+ *   kind look like a CRD that is not installed);
  * - optionally (`requireNamespaces`), 404 for a create in a missing Namespace.
  * Not kept: admission, defaulting, schemas, finalizers and graceful deletion,
  * subresources, pagination, field selectors.
  *
  * Test hooks: compact() (drop the history), dropWatches() (end every watch
  * stream, as an API server restart does), failNextRequests(n, status),
+ * bookmarksSent and watchRequests (to wait for a bookmark or a reconnect),
  * stop()/restart() (connection refused in between, state kept), put()/remove()
  * (writes that bypass HTTP, so state can change while the server is stopped).
  */
