@@ -94,11 +94,19 @@ function revisionOf(text: string | undefined): bigint {
   return BigInt(text as string);
 }
 
-/** What a consumer keeps: key → object, applied from events. */
+/**
+ * What a consumer keeps: key → object, applied from events, strictly: `added`
+ * only for what it lacks, `modified` and `deleted` only for what it has. A
+ * backend that breaks this sends phantom or duplicate events.
+ */
 function applyEvents(state: Map<string, StoredObject>, events: readonly WatchEvent[]): Map<string, StoredObject> {
   for (const event of events) {
-    if (event.type === 'added' || event.type === 'modified') state.set(keyOf(event.object), event.object);
-    else if (event.type === 'deleted') state.delete(keyOf(event.object));
+    if (event.type === 'synced' || event.type === 'resynced') continue;
+    const key = keyOf(event.object);
+    if (event.type === 'added') expect(state.has(key), `added ${key}, which the consumer already has`).toBe(false);
+    else expect(state.has(key), `${event.type} ${key}, which the consumer does not have`).toBe(true);
+    if (event.type === 'deleted') state.delete(key);
+    else state.set(key, event.object);
   }
   return state;
 }
