@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { calculatePolicy } from './calculate-policy.js';
-import { evaluateConnection, type Probe } from './evaluate.js';
+import { evaluateConnection, formatEvaluation, type Probe } from './evaluate.js';
 import { SCENARIOS } from './scenarios.test-helpers.js';
 
 const desired = calculatePolicy(SCENARIOS['mixed']!);
@@ -43,5 +43,18 @@ describe('evaluateConnection (tortie policy explain)', () => {
       policyId: 'gnp/edge',
       ruleIndex: 0,
     });
+  });
+
+  it('says which policies select each side and explains the decision in words', () => {
+    const r = evaluateConnection(desired, tcp(TOOL1, WEB1, 9090));
+    expect(r.source).toEqual({ endpoint: 'dev/tool-1', egressPolicies: [] });
+    expect(r.destination).toEqual({ endpoint: 'prod/web-1', ingressPolicies: ['gnp/edge', 'np/prod/web', 'knp/prod/default-deny', 'knp/prod/web-from-corp'] });
+    expect(formatEvaluation(r)).toEqual([
+      'source dev/tool-1: egress policies (none)',
+      'destination prod/web-1: ingress policies gnp/edge, np/prod/web, knp/prod/default-deny, knp/prod/web-from-corp',
+      'egress of dev/tool-1: no policy selects it: allow',
+      'ingress of prod/web-1: no rule of gnp/edge, np/prod/web decided: end of tortie stage, drop',
+      'verdict: deny',
+    ]);
   });
 });

@@ -25,6 +25,9 @@ export interface Evaluation {
   readonly verdict: 'allow' | 'deny';
   /** Every step that mattered; the last one decided. Empty when neither end is a local endpoint. */
   readonly decidedBy: readonly Decision[];
+  /** The local endpoints at each end (null: not ours, so not filtered here) and the policies that select them for this direction. */
+  readonly source: { readonly endpoint: string; readonly egressPolicies: readonly string[] } | null;
+  readonly destination: { readonly endpoint: string; readonly ingressPolicies: readonly string[] } | null;
 }
 
 /**
@@ -39,15 +42,50 @@ export function evaluateConnection(desired: DesiredPolicyState, probe: Probe): E
   const decidedBy: Decision[] = [];
   const src = findWorkload(desired.workloads, probe.source);
   const dst = findWorkload(desired.workloads, probe.destination);
+  const policiesOf = (plan: DirectionPlan) => plan.stages.flatMap((s) => s.chains.map((n) => chains.get(n)?.policyId ?? n));
+  const ends = {
+    source: src ? { endpoint: src.id, egressPolicies: policiesOf(src.egress) } : null,
+    destination: dst ? { endpoint: dst.id, ingressPolicies: policiesOf(dst.ingress) } : null,
+  };
   if (src) {
     const v = walk(src, 'egress', src.egress, probe, chains, sets, decidedBy);
-    if (v === 'deny') return { verdict: 'deny', decidedBy };
+    if (v === 'deny') return { verdict: 'deny', decidedBy, ...ends };
   }
   if (dst) {
     const v = walk(dst, 'ingress', dst.ingress, probe, chains, sets, decidedBy);
-    if (v === 'deny') return { verdict: 'deny', decidedBy };
+    if (v === 'deny') return { verdict: 'deny', decidedBy, ...ends };
   }
-  return { verdict: 'allow', decidedBy };
+  return { verdict: 'allow', decidedBy, ...ends };
+}
+
+/** The evaluation as lines of text, for `tortie policy explain`. */
+export function formatEvaluation(e: Evaluation): string[] {
+  const lines: string[] = [];
+  lines.push(e.source ? `source ${e.source.endpoint}: egress policies ${e.source.egressPolicies.join(', ') || '(none)'}` : 'source: not a local endpoint (egress not filtered here)');
+  lines.push(
+    e.destination
+      ? `destination ${e.destination.endpoint}: ingress policies ${e.destination.ingressPolicies.join(', ') || '(none)'}`
+      : 'destination: not a local endpoint (ingress not filtered here)',
+  );
+  for (const d of e.decidedBy) {
+    const where = `${d.direction} of ${d.endpoint}`;
+    switch (d.kind) {
+      case 'rule':
+        lines.push(`${where}: ${d.policyId} rule ${d.ruleIndex} matches: ${d.action}`);
+        break;
+      case 'end-of-stage':
+        lines.push(`${where}: no rule of ${d.policies.join(', ')} decided: end of ${d.stage} stage, drop`);
+        break;
+      case 'fallthrough':
+        lines.push(`${where}: ${d.hadPolicies ? 'every stage passed' : 'no policy selects it'}: ${d.action}`);
+        break;
+      case 'anti-spoofing':
+        lines.push(`${where}: source address is not the endpoint's: drop`);
+        break;
+    }
+  }
+  lines.push(`verdict: ${e.verdict}`);
+  return lines;
 }
 
 function findWorkload(workloads: readonly EndpointPlan[], address: string): EndpointPlan | undefined {
