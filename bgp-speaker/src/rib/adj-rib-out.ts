@@ -1,0 +1,273 @@
+/**
+ * Adj-RIB-Out: what we last sent one peer, and `planUpdates`, which turns
+ * Loc-RIB best-path changes into the UPDATEs that peer needs: export policy,
+ * iBGP split horizon, route reflection (RFC 4456), the eBGP/iBGP attribute
+ * rules, a diff against what was sent, and prefixes with identical
+ * attributes grouped into one UPDATE.
+ */
+import {
+  AFI_IPV4,
+  AFI_IPV6,
+  encodeUpdate,
+  MAX_EXTENDED_MESSAGE_LENGTH,
+  MAX_MESSAGE_LENGTH,
+  prefixToWire,
+  SAFI_UNICAST,
+  type AsPathSegment,
+  type CodecContext,
+  type PathAttributes,
+  type Update,
+} from '../codec/index.js';
+import { asPathLength } from './best-path.js';
+import type { LocRibChanges } from './loc-rib.js';
+import type { LoopIdentity } from './loop.js';
+import { attributesKey, DEFAULT_LOCAL_PREF, prefixAfi, type Path, type PeerRef } from './path.js';
+
+/** Who we are: loop detection's identity, plus whether we reflect routes. */
+export type SpeakerIdentity = LoopIdentity;
+
+/** Export policy: true when a best path may be sent to this peer (applied before the attribute rules). */
+export type ExportPolicy = (path: Path, to: PeerRef) => boolean;
+
+/** One peer as the export side sees it. */
+export interface OutPeer {
+  readonly peer: PeerRef;
+  /** Our own address on this session per family: the NEXT_HOP when we put ourselves there. */
+  readonly localAddress: { readonly ipv4?: string | undefined; readonly ipv6?: string | undefined };
+  /** Address families negotiated (RFC 4760): AFI_IPV4, AFI_IPV6. */
+  readonly afis: readonly number[];
+  /** iBGP: rewrite NEXT_HOP to ourselves for learned paths too (default: keep it). */
+  readonly isNextHopSelf?: boolean;
+  /** eBGP: keep the path's NEXT_HOP instead of ourselves (Calico's BGPPeer keepOriginalNextHop). */
+  readonly keepOriginalNextHop?: boolean;
+  readonly exportPolicy?: ExportPolicy;
+}
+
+/** A route as sent to one peer. */
+export interface OutRoute {
+  readonly prefix: string;
+  readonly nextHop: string;
+  readonly linkLocalNextHop?: string | undefined;
+  readonly attributes: PathAttributes;
+  /** attributesKey of the above: equal keys go in one UPDATE; an equal key to the last sent means no UPDATE. */
+  readonly key: string;
+}
+
+export interface AnnouncementGroup {
+  readonly nextHop: string;
+  readonly linkLocalNextHop?: string | undefined;
+  readonly attributes: PathAttributes;
+  readonly prefixes: readonly string[];
+}
+
+/** The UPDATEs one peer needs, before packing into messages (see `packUpdates`). */
+export interface Advertisements {
+  readonly withdrawn: readonly string[];
+  readonly announced: readonly AnnouncementGroup[];
+}
+
+export function isEmptyAdvertisements(a: Advertisements): boolean {
+  return a.withdrawn.length === 0 && a.announced.length === 0;
+}
+
+function withoutConfederation(segments: readonly AsPathSegment[] | undefined): AsPathSegment[] {
+  return (segments ?? []).filter((s) => s.type === 'AS_SEQUENCE' || s.type === 'AS_SET');
+}
+
+/** RFC 4271 §5.1.2 b: our AS goes in front, in the leading AS_SEQUENCE when there is one with room. */
+export function prependAs(segments: readonly AsPathSegment[] | undefined, asn: number): AsPathSegment[] {
+  const path = withoutConfederation(segments);
+  const first = path[0];
+  if (first !== undefined && first.type === 'AS_SEQUENCE' && first.asns.length < 255) {
+    return [{ type: 'AS_SEQUENCE', asns: [asn, ...first.asns] }, ...path.slice(1)];
+  }
+  return [{ type: 'AS_SEQUENCE', asns: [asn] }, ...path];
+}
+
+/**
+ * What `best` looks like when sent to `to`, or null when it must not be sent.
+ *
+ * - never back to the peer it came from; only negotiated families; export policy
+ * - iBGP → iBGP only when reflecting (RFC 4456 §6): from a client to every
+ *   peer, from a non-client to clients only; then ORIGINATOR_ID is set if
+ *   absent and our CLUSTER_ID is prepended to CLUSTER_LIST; never back to the originator
+ * - to iBGP: LOCAL_PREF present (100 if absent); NEXT_HOP kept unless
+ *   next-hop-self, ourselves for our own paths
+ * - to eBGP: our AS prepended (confederation segments removed), NEXT_HOP
+ *   ourselves unless keepOriginalNextHop, LOCAL_PREF / ORIGINATOR_ID /
+ *   CLUSTER_LIST removed, MED removed unless the path began in our AS
+ *   (RFC 4271 §5.1.4); not sent when the peer's AS is already in the path
+ */
+export function exportPath(best: Path, to: OutPeer, me: SpeakerIdentity): OutRoute | null {
+  const afi = prefixAfi(best.prefix);
+  if (!to.afis.includes(afi)) return null;
+  const from = best.peer;
+  if (from !== null && from.address === to.peer.address) return null;
+  if (to.exportPolicy !== undefined && !to.exportPolicy(best, to.peer)) return null;
+  const self = afi === AFI_IPV6 ? to.localAddress.ipv6 : to.localAddress.ipv4;
+
+  const attrs: { -readonly [K in keyof PathAttributes]: PathAttributes[K] } = { ...best.attributes };
+  let nextHop: string | undefined = best.nextHop;
+  let linkLocalNextHop = best.linkLocalNextHop;
+  const useSelf = (): void => {
+    nextHop = self;
+    linkLocalNextHop = undefined;
+  };
+
+  if (to.peer.isInternal) {
+    if (from !== null && from.isInternal) {
+      const isReflecting = from.isRouteReflectorClient || to.peer.isRouteReflectorClient;
+      if (!isReflecting || me.clusterId === null) return null;
+      const originator = attrs.originatorId ?? from.routerId;
+      if (originator === to.peer.routerId) return null;
+      attrs.originatorId = originator;
+      attrs.clusterList = [me.clusterId, ...(attrs.clusterList ?? [])];
+    }
+    attrs.localPref ??= DEFAULT_LOCAL_PREF;
+    attrs.asPath ??= [];
+    if (from === null || to.isNextHopSelf === true) useSelf();
+  } else {
+    const path = attrs.asPath ?? [];
+    if (path.some((s) => s.asns.includes(to.peer.asn))) return null;
+    if (from !== null && asPathLength(withoutConfederation(path)) > 0) delete attrs.multiExitDisc;
+    attrs.asPath = prependAs(path, me.localAs);
+    delete attrs.localPref;
+    delete attrs.originatorId;
+    delete attrs.clusterList;
+    if (from === null || to.keepOriginalNextHop !== true) useSelf();
+  }
+  if (nextHop === undefined || nextHop === '') return null;
+  return { prefix: best.prefix, nextHop, linkLocalNextHop, attributes: attrs, key: attributesKey(attrs, nextHop, linkLocalNextHop) };
+}
+
+function groupAnnouncements(routes: readonly OutRoute[]): AnnouncementGroup[] {
+  const groups = new Map<string, { nextHop: string; linkLocalNextHop?: string | undefined; attributes: PathAttributes; prefixes: string[] }>();
+  for (const r of routes) {
+    const g = groups.get(r.key);
+    if (g === undefined) groups.set(r.key, { nextHop: r.nextHop, linkLocalNextHop: r.linkLocalNextHop, attributes: r.attributes, prefixes: [r.prefix] });
+    else g.prefixes.push(r.prefix);
+  }
+  return [...groups.values()];
+}
+
+/** The routes sent to one peer; each plan is assumed sent (a new session starts a new AdjRibOut). */
+export class AdjRibOut {
+  readonly #sent = new Map<string, OutRoute>();
+
+  constructor(
+    readonly to: OutPeer,
+    readonly me: SpeakerIdentity,
+  ) {}
+
+  /** Prefixes currently advertised to the peer ("prefixes sent" in node status). */
+  get size(): number {
+    return this.#sent.size;
+  }
+
+  sent(prefix: string): OutRoute | undefined {
+    return this.#sent.get(prefix);
+  }
+
+  /** The UPDATEs for these Loc-RIB changes, only what differs from what was sent; records them as sent. */
+  planUpdates(changes: LocRibChanges): Advertisements {
+    const withdrawn: string[] = [];
+    const announce: OutRoute[] = [];
+    for (const { prefix, best } of changes.changed) {
+      const route = best === null ? null : exportPath(best, this.to, this.me);
+      const previous = this.#sent.get(prefix);
+      if (route === null) {
+        if (previous !== undefined) {
+          this.#sent.delete(prefix);
+          withdrawn.push(prefix);
+        }
+      } else if (previous?.key !== route.key) {
+        this.#sent.set(prefix, route);
+        announce.push(route);
+      }
+    }
+    return { withdrawn, announced: groupAnnouncements(announce) };
+  }
+
+  /**
+   * Compares the whole Loc-RIB with what was sent: for a new export policy
+   * or session settings, where any sent prefix may have to go.
+   */
+  planFullTable(bests: Iterable<Path>): Advertisements {
+    const changed = [];
+    const seen = new Set<string>();
+    for (const best of bests) {
+      seen.add(best.prefix);
+      changed.push({ prefix: best.prefix, best });
+    }
+    for (const prefix of this.#sent.keys()) if (!seen.has(prefix)) changed.push({ prefix, best: null });
+    return this.planUpdates({ changed });
+  }
+
+  /** Everything sent, again (RFC 2918 ROUTE-REFRESH from the peer). */
+  resend(): Advertisements {
+    return { withdrawn: [], announced: groupAnnouncements([...this.#sent.values()]) };
+  }
+}
+
+/** The free-function form of the pure core (STYLE.md §1 table). */
+export function planUpdates(changes: LocRibChanges, adjRibOut: AdjRibOut): Advertisements {
+  return adjRibOut.planUpdates(changes);
+}
+
+function prefixWireLength(prefix: string): number {
+  return prefixToWire(prefixAfi(prefix), prefix).length;
+}
+
+/** Splits prefixes into runs whose wire form fits `budget` bytes each (at least one prefix per run). */
+function chunkPrefixes(prefixes: readonly string[], budget: number): string[][] {
+  const chunks: string[][] = [];
+  let cur: string[] = [];
+  let used = 0;
+  for (const p of prefixes) {
+    const n = prefixWireLength(p);
+    if (cur.length > 0 && used + n > budget) {
+      chunks.push(cur);
+      cur = [];
+      used = 0;
+    }
+    cur.push(p);
+    used += n;
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
+}
+
+function announcementUpdate(g: AnnouncementGroup, afi: number, prefixes: string[]): Update {
+  if (afi === AFI_IPV4) {
+    return { withdrawn: [], attributes: { ...g.attributes, nextHop: g.nextHop }, nlri: prefixes };
+  }
+  const nextHops = g.linkLocalNextHop === undefined ? [g.nextHop] : [g.nextHop, g.linkLocalNextHop];
+  return { withdrawn: [], attributes: { ...g.attributes, mpReachNlri: { afi: AFI_IPV6, safi: SAFI_UNICAST, nextHops, nlri: prefixes } }, nlri: [] };
+}
+
+/**
+ * Packs advertisements into UPDATE messages that fit the negotiated message
+ * size (4096, or 65535 with RFC 8654): withdrawals first (IPv4 in the
+ * withdrawn field, IPv6 in MP_UNREACH_NLRI), then one or more UPDATEs per
+ * attribute group. IPv4 prefixes go in the NLRI field with NEXT_HOP, IPv6
+ * ones in MP_REACH_NLRI (RFC 5549 mixed families are not supported).
+ */
+export function packUpdates(adv: Advertisements, ctx: CodecContext): Update[] {
+  const max = ctx.hasExtendedMessage ? MAX_EXTENDED_MESSAGE_LENGTH : MAX_MESSAGE_LENGTH;
+  const updates: Update[] = [];
+  const v4Withdrawn = adv.withdrawn.filter((p) => prefixAfi(p) === AFI_IPV4);
+  const v6Withdrawn = adv.withdrawn.filter((p) => prefixAfi(p) === AFI_IPV6);
+  // Header 19 + two length fields 4; MP_UNREACH: flags, code, 2-byte length, AFI, SAFI.
+  for (const chunk of chunkPrefixes(v4Withdrawn, max - 23)) updates.push({ withdrawn: chunk, attributes: {}, nlri: [] });
+  for (const chunk of chunkPrefixes(v6Withdrawn, max - 23 - 7)) {
+    updates.push({ withdrawn: [], attributes: { mpUnreachNlri: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: chunk } }, nlri: [] });
+  }
+  for (const g of adv.announced) {
+    // One spare byte: MP_REACH_NLRI may need the extended length once its NLRI pass 255 bytes.
+    // A group holds one family: its next hop (ours or kept) is of the prefixes' family.
+    const afi = prefixAfi(g.prefixes[0] ?? g.nextHop);
+    const base = encodeUpdate(announcementUpdate(g, afi, []), ctx).length + 1;
+    for (const chunk of chunkPrefixes(g.prefixes, max - base)) updates.push(announcementUpdate(g, afi, chunk));
+  }
+  return updates;
+}
