@@ -28,7 +28,15 @@ const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 
  * skips the rest of the stage). Log logs and goes on to the next rule.
  */
 export function renderPolicyChain(chain: PolicyChain): NftObject[] {
-  return chain.rules.map((r) => rule(chain.name, [...renderMatches(r), ...renderAction(r, chain)], `${chain.policyId} rule ${r.ruleIndex}`));
+  // Every rule counts what it matched; `tortie policy stats` sums them by the comment (dataplane/counters.ts).
+  return chain.rules.map((r) => rule(chain.name, [...renderMatches(r), COUNTER, ...renderAction(r, chain)], ruleComment(chain.policyId, r.ruleIndex)));
+}
+
+const COUNTER: NftStatement = { counter: null };
+
+/** The comment that names a rule's origin; counters are attributed by it. */
+export function ruleComment(policyId: string, ruleIndex: number): string {
+  return `${policyId} rule ${ruleIndex}`;
 }
 
 function renderAction(r: CompiledRule, chain: PolicyChain): NftStatement[] {

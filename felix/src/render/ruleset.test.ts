@@ -99,7 +99,8 @@ describe('renderMatches', () => {
 
 describe('renderPolicyChain actions', () => {
   const chain = (direction: 'ingress' | 'egress', action: CompiledRule['action']): PolicyChain => ({ name: 'c', policyId: 'gnp/p', direction, rules: [r({ action })] });
-  const exprOf = (c: PolicyChain): NftStatement[] => (renderPolicyChain(c)[0] as { rule: { expr: NftStatement[] } }).rule.expr;
+  // Matches (none here), the counter, then the action.
+  const exprOf = (c: PolicyChain): NftStatement[] => (renderPolicyChain(c)[0] as { rule: { expr: NftStatement[] } }).rule.expr.slice(1);
   const mark = (bit: number) => ({ mangle: { key: { meta: { key: 'mark' } }, value: { '|': [{ meta: { key: 'mark' } }, bit] } } });
   it.each([
     ['ingress Allow accepts', 'ingress', 'allow', [{ accept: null }]],
