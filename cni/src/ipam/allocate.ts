@@ -40,6 +40,19 @@ export interface IpamBlockSpec {
   unallocated: number[];
   attributes: AllocationAttribute[];
   deleted: boolean;
+  /** Calico's write counter: incremented by every change made here. */
+  sequenceNumber?: number;
+  /** Per offset (as a string), the sequenceNumber at which it was allocated (Calico guards releases with it). */
+  sequenceNumberForAllocation?: Record<string, number>;
+}
+
+/** The sequence bookkeeping after allocating `taken` and freeing `freed` offsets. */
+function sequenced(block: IpamBlockSpec, taken: readonly number[], freed: readonly number[]): Pick<IpamBlockSpec, 'sequenceNumber' | 'sequenceNumberForAllocation'> {
+  const current = block.sequenceNumber ?? 0;
+  const perOffset = { ...(block.sequenceNumberForAllocation ?? {}) };
+  for (const o of freed) delete perOffset[String(o)];
+  for (const o of taken) perOffset[String(o)] = current;
+  return { sequenceNumber: current + 1, sequenceNumberForAllocation: perOffset };
 }
 
 /** What pool choice needs of an IPPool (`spec` as in crds/src/ip-pool.ts). */
@@ -116,6 +129,8 @@ export function newBlock(cidr: string, affinityNode: string | null, strictAffini
     unallocated: Array.from({ length: size }, (_, i) => i),
     attributes: [],
     deleted: false,
+    sequenceNumber: 0,
+    sequenceNumberForAllocation: {},
   };
 }
 
@@ -192,6 +207,7 @@ export function allocateFromBlock(block: IpamBlockSpec, request: AllocateRequest
     attributes,
     allocations,
     unallocated: block.unallocated.filter((o) => !taken.has(o)),
+    ...sequenced(block, take, []),
   };
   return { block: next, addresses: take.map((o) => addressAt(block, o)) };
 }
@@ -212,7 +228,7 @@ export function assignAddressInBlock(
   const attrIndex = findOrAddAttribute(attributes, request.handleId, request.attributes);
   const allocations = block.allocations.slice();
   allocations[offset] = attrIndex;
-  return { ...block, attributes, allocations, unallocated: block.unallocated.filter((o) => o !== offset) };
+  return { ...block, attributes, allocations, unallocated: block.unallocated.filter((o) => o !== offset), ...sequenced(block, [offset], []) };
 }
 
 /** Addresses of a block held by a handle, in offset order. */
@@ -239,7 +255,7 @@ export function releaseFromBlock(block: IpamBlockSpec, handleId: string): { bloc
     return a;
   });
   if (freed.length === 0) return { block, released: [] };
-  const next = compactAttributes({ ...block, allocations, unallocated: [...block.unallocated, ...freed] });
+  const next = compactAttributes({ ...block, allocations, unallocated: [...block.unallocated, ...freed], ...sequenced(block, [], freed) });
   return { block: next, released: freed.map((o) => addressAt(block, o)) };
 }
 
@@ -255,7 +271,7 @@ export function releaseAddress(block: IpamBlockSpec, address: string, handleId?:
   if (handleId !== undefined && block.attributes[attr]?.handle_id !== handleId) return null;
   const allocations = block.allocations.slice();
   allocations[offset] = null;
-  return compactAttributes({ ...block, allocations, unallocated: [...block.unallocated, offset] });
+  return compactAttributes({ ...block, allocations, unallocated: [...block.unallocated, offset], ...sequenced(block, [], [offset]) });
 }
 
 /** The block, among these, whose CIDR contains the address. */

@@ -5,6 +5,7 @@ import type { Datastore } from '../../../lib/datastore/types.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import { hasErrorCode } from '../../../lib/errors.js';
 import type { PoolInfo } from './allocate.js';
+import { validateAs } from '../../../crds/src/validate.js';
 import { type BlockAffinityObject, BlockStore, type IpamBlockObject, type IpamHandleObject } from './block-store.js';
 
 const pool = (name: string, cidr: string, spec: Partial<PoolInfo['spec']> = {}): PoolInfo => ({ name, spec: { cidr, ...spec } });
@@ -119,6 +120,20 @@ describe('BlockStore', () => {
     expect(conflicts).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('an IPAMBlock that does not match its schema is never allocated from or written over', async () => {
+    const ds = createMemoryDatastore();
+    const store = new BlockStore(ds, { retryJitterMs: 0 });
+    const pools = [pool('p', '10.0.0.0/25')];
+    await store.autoAssign({ handleId: 'net.a', node: 'n1', pools, num4: 1, num6: 0, attributes: null });
+    const block = (await ds.get<IpamBlockObject>(Kinds.IPAMBlock, '10-0-0-0-26'))!;
+    await ds.update(Kinds.IPAMBlock, { ...block, spec: { ...block.spec, allocations: [0] } }); // wrong length
+    // n1 claims the next block instead of using the broken one.
+    expect((await store.autoAssign({ handleId: 'net.b', node: 'n1', pools, num4: 1, num6: 0, attributes: null })).ipv4).toEqual(['10.0.0.64']);
+    await expectCode(store.assignIp({ handleId: 'net.c', node: 'n1', address: '10.0.0.9', pools, attributes: null }), 'ERR_VALIDATION');
+    await expectCode(store.releaseByHandle('net.a'), 'ERR_VALIDATION');
+    expect(await store.getHandle('net.a')).not.toBeNull();
+  });
+
   it('a claim that crashed after the pending affinity, or after the block, is finished by the next claim', async () => {
     const ds = createMemoryDatastore();
     const store = new BlockStore(ds, { retryJitterMs: 0 });
@@ -209,6 +224,14 @@ describe('BlockStore properties: nodes racing on compare-and-swap', () => {
         }
         // Every address a successful call returned is held by that handle, and by no other.
         for (const o of outcomes) if (o.ok) for (const a of o.addresses) expect(holder.get(a)).toBe(`net.h${o.r.handle}`);
+
+        // Everything IPAM wrote matches its schema (crds/src).
+        for (const kind of [Kinds.IPAMBlock, Kinds.BlockAffinity, Kinds.IPAMHandle]) {
+          for (const object of (await inner.list(kind)).items) {
+            const v = validateAs(kind, object);
+            expect(v.ok, JSON.stringify(!v.ok && v.issues)).toBe(true);
+          }
+        }
 
         // No block claimed twice: one affinity per block, and it names the block's node.
         const affinities = (await inner.list<BlockAffinityObject>(Kinds.BlockAffinity)).items;

@@ -19,6 +19,7 @@ import type { Datastore, StoredObject } from '../../../lib/datastore/types.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import { TORTIE_API_VERSION } from '../../../lib/contract.js';
 import { parseCidr } from '../../../lib/cidr.js';
+import { IPAMBlockSpecSchema } from '../../../crds/src/ipam-block.js';
 import {
   type IpamBlockSpec,
   type PoolInfo,
@@ -102,10 +103,16 @@ export function handleObjectName(handleId: string): string {
   return handleId.toLowerCase();
 }
 
-function isBlockSpec(spec: unknown): spec is IpamBlockSpec {
-  if (typeof spec !== 'object' || spec === null) return false;
-  const s = spec as Partial<IpamBlockSpec>;
-  return typeof s.cidr === 'string' && Array.isArray(s.allocations) && Array.isArray(s.unallocated) && Array.isArray(s.attributes);
+/**
+ * A stored block checked against its schema (crds/src/ipam-block.ts), with
+ * defaults applied; null when invalid, which IPAM treats as absent (STYLE.md
+ * §1): it never allocates from, nor writes over, a block it cannot read.
+ */
+function validBlock(object: IpamBlockObject | null): IpamBlockObject | null {
+  if (object === null) return null;
+  const parsed = IPAMBlockSpecSchema.safeParse(object.spec);
+  if (!parsed.success) return null;
+  return { ...object, spec: { ...parsed.data, affinity: parsed.data.affinity ?? null } as IpamBlockSpec };
 }
 
 function familyOf(pool: PoolInfo): 4 | 6 | null {
@@ -128,7 +135,11 @@ export class BlockStore {
   /** Every IPAMBlock (invalid ones are skipped: treated as absent, STYLE.md §1). */
   async listBlocks(): Promise<IpamBlockObject[]> {
     const { items } = await this.#ds.list<IpamBlockObject>(Kinds.IPAMBlock);
-    return items.filter((b) => isBlockSpec(b.spec));
+    return items.map(validBlock).filter((b) => b !== null);
+  }
+
+  async #getBlock(name: string): Promise<IpamBlockObject | null> {
+    return validBlock(await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name));
   }
 
   async getHandle(handleId: string): Promise<IpamHandleObject | null> {
@@ -141,8 +152,8 @@ export class BlockStore {
     const out: AssignedAddresses = { ipv4: [], ipv6: [] };
     if (handle === null) return out;
     for (const cidr of Object.keys(handle.spec.block)) {
-      const block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, blockName(cidr));
-      if (block === null || !isBlockSpec(block.spec)) continue;
+      const block = await this.#getBlock(blockName(cidr));
+      if (block === null) continue;
       const family = parseCidr(block.spec.cidr)?.family;
       for (const a of addressesOfHandle(block.spec, handleId)) (family === 6 ? out.ipv6 : out.ipv4).push(a);
     }
@@ -194,13 +205,15 @@ export class BlockStore {
     // 2. Claim new blocks while the node may have more.
     const maxBlocks = request.maxBlocksPerHost ?? 0;
     const claimed = new Set<string>();
+    // Blocks lost to another claimer (or unreadable): never chosen again in this call, so the loop ends.
+    const unavailable: { cidr: string }[] = [];
     while (got.length < count) {
       const affineCount = blocks.filter((b) => b.spec.affinity === myAffinity).length + claimed.size;
       if (maxBlocks > 0 && affineCount >= maxBlocks) break;
       let cidr: string | null = null;
       let pool: PoolInfo | undefined;
       for (const p of pools) {
-        cidr = chooseBlockToClaim(p, blocks.map((b) => b.spec));
+        cidr = chooseBlockToClaim(p, [...blocks.map((b) => b.spec), ...unavailable]);
         if (cidr !== null) {
           pool = p;
           break;
@@ -210,6 +223,7 @@ export class BlockStore {
       const block = await this.claimBlock(request.node, cidr, request.strictAffinity ?? pool.spec.strictAffinity ?? false);
       if (block === null) {
         // Another node won the race for this block: look again at what exists.
+        unavailable.push({ cidr });
         blocks = (await this.listBlocks()).filter(inPools);
         continue;
       }
@@ -248,7 +262,7 @@ export class BlockStore {
     let block: IpamBlockObject | null = initial;
     let recorded = false;
     for (let attempt = 1; ; attempt++) {
-      if (block === null || !isBlockSpec(block.spec) || block.spec.deleted) return [];
+      if (block === null || block.spec.deleted) return [];
       const free = block.spec.unallocated.length;
       if (free === 0) return [];
       if (!recorded) {
@@ -263,7 +277,7 @@ export class BlockStore {
       } catch (err) {
         if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
         await this.#afterConflict('IPAMBlock', block.metadata.name, attempt);
-        block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, block.metadata.name);
+        block = await this.#getBlock(block.metadata.name);
       }
     }
   }
@@ -333,7 +347,7 @@ export class BlockStore {
       });
     } catch (err) {
       if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
-      const existing = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, blockName(cidr));
+      const existing = await this.#getBlock(blockName(cidr));
       if (existing !== null && existing.spec.affinity === hostAffinity(node)) {
         block = existing;
       } else {
@@ -385,10 +399,18 @@ export class BlockStore {
     const name = blockName(cidr);
     let recorded = false;
     for (let attempt = 1; ; attempt++) {
-      let block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      const stored = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      let block = validBlock(stored);
+      if (stored !== null && block === null) {
+        throw new TortieError('ERR_VALIDATION', `IPAMBlock ${name} does not match its schema; IPAM will not write to it (see \`tortie get ipamblock ${name}\`)`);
+      }
       if (block === null) {
         block = await this.claimBlock(request.node, cidr, pool.spec.strictAffinity ?? false);
-        if (block === null) continue; // created by another node meanwhile: read it again
+        if (block === null) {
+          // Created by another node meanwhile: read it again.
+          await this.#afterConflict('IPAMBlock', name, attempt);
+          continue;
+        }
       }
       if (addressesOfHandle(block.spec, request.handleId).includes(request.address)) return;
       if (!recorded) {
@@ -435,8 +457,13 @@ export class BlockStore {
 
   async #releaseInBlock(name: string, handleId: string): Promise<string[]> {
     for (let attempt = 1; ; attempt++) {
-      const block = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
-      if (block === null || !isBlockSpec(block.spec)) return [];
+      const stored = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      const block = validBlock(stored);
+      if (stored !== null && block === null) {
+        // Keep the handle: it is how this allocation can still be found once the block is repaired.
+        throw new TortieError('ERR_VALIDATION', `IPAMBlock ${name} does not match its schema; cannot release ${handleId} from it (the handle is kept)`);
+      }
+      if (block === null) return [];
       const next = releaseFromBlock(block.spec, handleId);
       if (next.released.length === 0) return [];
       try {
