@@ -25,7 +25,10 @@ import {
   TABLE,
   type NftExpr,
   type NftJson,
+  type NftChainObj,
+  type NftMapObj,
   type NftObject,
+  type NftRuleObj,
   type NftSetObj,
 } from './nft-json.js';
 import { renderPolicyChain } from './policy-chain.js';
@@ -47,44 +50,75 @@ export const CHAIN_OUTPUT = 'output';
  *   input / output: ct · failsafe ports · host endpoint dispatch
  */
 export function renderRuleset(desired: DesiredPolicyState): NftObject[] {
-  const chains: NftObject[] = [];
-  const rules: NftObject[] = [];
-
-  chains.push(chain(CHAIN_FORWARD, { hook: 'forward' }), chain(CHAIN_INPUT, { hook: 'input' }), chain(CHAIN_OUTPUT, { hook: 'output' }));
-  rules.push(...conntrack(CHAIN_FORWARD));
-  rules.push(rule(CHAIN_FORWARD, [{ vmap: { key: meta('iifname'), data: `@${MAP_FROM_WORKLOAD}` } }], 'from workload dispatch'));
-  rules.push(rule(CHAIN_FORWARD, [match(meta('iifname'), '==', WORKLOAD_INTERFACES), drop], 'from unknown workload interface'));
-  rules.push(rule(CHAIN_FORWARD, [gotoChain(CHAIN_TO_WORKLOAD_DISPATCH)]));
-  chains.push(chain(CHAIN_TO_WORKLOAD_DISPATCH));
-  rules.push(...renderToWorkloadDispatch());
-
-  rules.push(...conntrack(CHAIN_INPUT));
-  rules.push(...renderFailsafe(CHAIN_INPUT, desired.failsafe.inbound, 'inbound'));
-  rules.push(rule(CHAIN_INPUT, [{ vmap: { key: meta('iifname'), data: `@${MAP_TO_HOST}` } }], 'to host endpoint dispatch'));
-  rules.push(...conntrack(CHAIN_OUTPUT));
-  rules.push(...renderFailsafe(CHAIN_OUTPUT, desired.failsafe.outbound, 'outbound'));
-  rules.push(rule(CHAIN_OUTPUT, [{ vmap: { key: meta('oifname'), data: `@${MAP_FROM_HOST}` } }], 'from host endpoint dispatch'));
-
-  const endpointChains: { names: string[]; objects: NftObject[] }[] = [
-    ...desired.workloads.map(workloadChains),
-    ...desired.hostEndpoints.map(hostEndpointChains),
+  const t = renderTable(desired);
+  return [
+    { table: TABLE },
+    ...t.chains.map((c) => ({ chain: c.chain })),
+    ...t.sets.map((set) => ({ set })),
+    ...t.maps.map((map) => ({ map })),
+    ...t.chains.flatMap((c) => c.rules.map((r) => ({ rule: r }))),
   ];
-  for (const e of endpointChains) {
-    for (const name of e.names) chains.push(chain(name));
-    rules.push(...e.objects);
+}
+
+/** The table by parts, keyed by name: what renderRuleset flattens and planNft diffs. */
+export interface RenderedTable {
+  /** Base chains first, then endpoint chains, then policy chains; each with its rules in order. */
+  readonly chains: readonly { readonly chain: NftChainObj; readonly rules: readonly NftRuleObj[] }[];
+  readonly sets: readonly NftSetObj[];
+  readonly maps: readonly NftMapObj[];
+}
+
+export function renderTable(desired: DesiredPolicyState): RenderedTable {
+  const chains: { chain: NftChainObj; rules: NftRuleObj[] }[] = [];
+  const byName = new Map<string, NftRuleObj[]>();
+  const addChain = (c: { chain: NftChainObj }) => {
+    const rules: NftRuleObj[] = [];
+    chains.push({ chain: c.chain, rules });
+    byName.set(c.chain.name, rules);
+  };
+  const addRules = (objs: NftObject[]) => {
+    for (const o of objs) {
+      if (!('rule' in o)) continue;
+      const list = byName.get(o.rule.chain);
+      if (!list) throw new Error(`bug: rule for undeclared chain ${o.rule.chain}`);
+      list.push(o.rule);
+    }
+  };
+
+  addChain(chain(CHAIN_FORWARD, { hook: 'forward' }));
+  addChain(chain(CHAIN_TO_WORKLOAD_DISPATCH));
+  addChain(chain(CHAIN_INPUT, { hook: 'input' }));
+  addChain(chain(CHAIN_OUTPUT, { hook: 'output' }));
+  addRules([
+    ...conntrack(CHAIN_FORWARD),
+    rule(CHAIN_FORWARD, [{ vmap: { key: meta('iifname'), data: `@${MAP_FROM_WORKLOAD}` } }], 'from workload dispatch'),
+    rule(CHAIN_FORWARD, [match(meta('iifname'), '==', WORKLOAD_INTERFACES), drop], 'from unknown workload interface'),
+    rule(CHAIN_FORWARD, [gotoChain(CHAIN_TO_WORKLOAD_DISPATCH)]),
+    ...renderToWorkloadDispatch(),
+    ...conntrack(CHAIN_INPUT),
+    ...renderFailsafe(CHAIN_INPUT, desired.failsafe.inbound, 'inbound'),
+    rule(CHAIN_INPUT, [{ vmap: { key: meta('iifname'), data: `@${MAP_TO_HOST}` } }], 'to host endpoint dispatch'),
+    ...conntrack(CHAIN_OUTPUT),
+    ...renderFailsafe(CHAIN_OUTPUT, desired.failsafe.outbound, 'outbound'),
+    rule(CHAIN_OUTPUT, [{ vmap: { key: meta('oifname'), data: `@${MAP_FROM_HOST}` } }], 'from host endpoint dispatch'),
+  ]);
+
+  for (const e of [...desired.workloads.map(workloadChains), ...desired.hostEndpoints.map(hostEndpointChains)]) {
+    for (const name of e.names) addChain(chain(name));
+    addRules(e.objects);
   }
   for (const pc of desired.policyChains) {
-    chains.push(chain(pc.name));
-    rules.push(...renderPolicyChain(pc));
+    addChain(chain(pc.name));
+    addRules(renderPolicyChain(pc));
   }
 
-  const maps: NftObject[] = [
+  const maps = [
     renderDispatchMap(MAP_FROM_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'egress'), 'goto'),
     renderDispatchMap(MAP_TO_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'ingress'), 'goto'),
     renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress'), 'jump'),
     renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress'), 'jump'),
-  ];
-  return [{ table: TABLE }, ...chains, ...desired.sets.map(renderSet), ...maps, ...rules];
+  ].map((m) => m.map);
+  return { chains, sets: desired.sets.map((s) => renderSet(s).set), maps };
 }
 
 /**
