@@ -9,6 +9,7 @@ describe('addresses and prefixes', () => {
     ['fe80::', 'fe800000000000000000000000000000'],
     ['2001:db8:0:1:1:1:1:1', '20010db8000000010001000100010001'],
     ['2001:0:0:1::1', '20010000000000010000000000000001'],
+    ['::ffff:127.0.0.4', '00000000000000000000ffff7f000004'],
   ])('formats %s as RFC 5952 says', (text, hex) => {
     expect(formatIPv6(Uint8Array.from(Buffer.from(hex, 'hex')))).toBe(text);
   });

@@ -52,6 +52,8 @@ export function formatIPv6(b: Uint8Array, off = 0): string {
     i = j;
   }
   const hex = (g: number): string => g.toString(16);
+  // RFC 5952 §5: IPv4-mapped addresses end in dotted quad (as iproute2 prints them).
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${formatIPv4(b, off + 12)}`;
   if (bestStart < 0) return groups.map(hex).join(':');
   const head = groups.slice(0, bestStart).map(hex).join(':');
   const tail = groups.slice(bestStart + bestLen).map(hex).join(':');
@@ -60,6 +62,14 @@ export function formatIPv6(b: Uint8Array, off = 0): string {
 
 /** Parses IPv6 text (hex groups with at most one "::") into 16 bytes, or null. */
 export function parseIPv6(text: string): Uint8Array | null {
+  const dotted = /^(.*:)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
+  if (dotted !== null) {
+    const v4 = parseIPv4(dotted[2] as string);
+    if (v4 === null) return null;
+    const hi = ((v4[0] as number) << 8) | (v4[1] as number);
+    const lo = ((v4[2] as number) << 8) | (v4[3] as number);
+    return parseIPv6(`${dotted[1]}${hi.toString(16)}:${lo.toString(16)}`);
+  }
   const halves = text.split('::');
   if (halves.length > 2) return null;
   const parseGroups = (s: string): number[] | null => {
