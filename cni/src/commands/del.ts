@@ -1,0 +1,51 @@
+/**
+ * DEL: remove the pod end of the veth (the host end and its routes go with
+ * it), the WorkloadEndpoint if it is still this container's, and the
+ * addresses held under the handle. Idempotent: a missing netns, interface,
+ * endpoint or allocation is success (CNI spec, DEL: "Plugins should
+ * generally complete a DEL action without error even if some resources are
+ * missing").
+ */
+import { Kinds } from '../../../lib/datastore/kinds.js';
+import { hasErrorCode } from '../../../lib/errors.js';
+import { executeDetach } from '../attach.js';
+import { BlockStore } from '../ipam/block-store.js';
+import { planDetach } from '../plan.js';
+import type { CniRequest } from '../request.js';
+import type { CniDeps } from './deps.js';
+import {
+  handleIdOf,
+  workloadEndpointName,
+  workloadEndpointNamespace,
+  workloadOf,
+  type WorkloadEndpointObject,
+} from './workload.js';
+
+export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
+  const w = workloadOf(req);
+  const log = deps.log.child({ command: 'DEL', containerId: w.containerId, pod: w.podName, namespace: w.podNamespace });
+
+  // 1. The datapath first, so nothing reaches an address about to be reused.
+  const detach = planDetach({ ...w, netnsPath: req.netns ?? null });
+  const outcome = await executeDetach(detach, deps.runners);
+
+  // 2. The endpoint, only if it still belongs to this container: a new sandbox of
+  //    the same pod may have replaced it already (its name comes from the pod).
+  if (deps.datastore.type === 'etcdv3') {
+    const name = workloadEndpointName(deps.nodeName, w);
+    const namespace = workloadEndpointNamespace(w);
+    const wep = await deps.datastore.get<WorkloadEndpointObject>(Kinds.WorkloadEndpoint, name, namespace);
+    if (wep !== null && wep.spec.containerID === w.containerId) {
+      try {
+        await deps.datastore.delete(Kinds.WorkloadEndpoint, name, namespace, { resourceVersion: wep.metadata.resourceVersion });
+      } catch (err) {
+        // Already deleted by a concurrent DEL, or replaced by a new sandbox's ADD: either way not ours to remove.
+        if (!hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND') && !hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+      }
+    }
+  }
+
+  // 3. The addresses (releaseByHandle is idempotent).
+  const released = req.ipam === null ? [] : await new BlockStore(deps.datastore).releaseByHandle(handleIdOf(w));
+  log.info({ datapath: outcome, hostIfName: detach.hostIfName, released }, 'pod detached');
+}
