@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { endpointKey } from '../model/endpoints.js';
 import { calculatePolicy } from './calculate-policy.js';
-import { k8s, pod, SCENARIOS, tortie } from './scenarios.test-helpers.js';
+import { HISTORY, k8s, pod, SCENARIOS, tortie } from './scenarios.test-helpers.js';
 import { PolicyStore, updateKeys, type PolicySnapshot, type SnapshotUpdate } from './snapshot.js';
 
 const mixed = SCENARIOS['mixed']!;
@@ -28,16 +28,7 @@ function diff(from: PolicySnapshot, to: PolicySnapshot): SnapshotUpdate[] {
   return out;
 }
 
-// A history: policies arrive, labels change, a pod goes away, a namespace is relabelled.
-const states: PolicySnapshot[] = [
-  { ...mixed, policies: [], endpoints: [], hostEndpoints: [], networkSets: [], serviceAccounts: [], namespaces: [] },
-  { ...mixed, policies: mixed.policies.slice(0, 2) },
-  mixed,
-  { ...mixed, endpoints: mixed.endpoints.map((e) => (e.name === 'tool-1' ? { ...e, labels: { app: 'web' } } : e)) },
-  { ...mixed, endpoints: mixed.endpoints.filter((e) => e.name !== 'db-1') },
-  { ...mixed, namespaces: mixed.namespaces.map((n) => (n.name === 'dev' ? { ...n, labels: { ...n.labels, team: 'a' } } : n)) },
-  { ...mixed, policies: mixed.policies.slice(3), networkSets: [] },
-];
+const states = HISTORY;
 const expected = states.map((s) => JSON.stringify(calculatePolicy(s)));
 
 function replay(order: number[], duplicate: boolean): void {

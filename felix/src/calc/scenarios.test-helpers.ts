@@ -155,3 +155,16 @@ export const SCENARIOS: Readonly<Record<string, PolicySnapshot>> = {
   },
   'custom-failsafe': { ...base, hostEndpoints: [hostEth0], config: customFailsafe.value },
 };
+
+const mixed = SCENARIOS['mixed']!;
+/** A history of the mixed scenario: policies arrive, labels change, a pod goes away, a namespace is relabelled. */
+export const HISTORY: readonly PolicySnapshot[] = [
+  { ...mixed, policies: [], endpoints: [], hostEndpoints: [], networkSets: [], serviceAccounts: [], namespaces: [] },
+  { ...mixed, policies: mixed.policies.slice(0, 2) },
+  mixed,
+  { ...mixed, endpoints: mixed.endpoints.map((e) => (e.name === 'tool-1' ? { ...e, labels: { app: 'web' } } : e)) },
+  { ...mixed, endpoints: mixed.endpoints.filter((e) => e.name !== 'db-1') },
+  { ...mixed, namespaces: mixed.namespaces.map((n) => (n.name === 'dev' ? { ...n, labels: { ...n.labels, team: 'a' } } : n)) },
+  { ...mixed, policies: mixed.policies.slice(3), networkSets: [] },
+  { ...mixed, config: SCENARIOS['custom-failsafe']!.config },
+];

@@ -44,7 +44,20 @@ export interface NftRuleObj {
   expr: NftStatement[];
   comment?: string;
 }
-export type NftObject = { table: NftTableObj } | { chain: NftChainObj } | { set: NftSetObj } | { map: NftMapObj } | { rule: NftRuleObj };
+/** Elements added to (or deleted from) an existing set or map. */
+export interface NftElementObj {
+  family: string;
+  table: string;
+  name: string;
+  elem: NftExpr[];
+}
+export type NftObject =
+  | { table: NftTableObj }
+  | { chain: NftChainObj }
+  | { set: NftSetObj }
+  | { map: NftMapObj }
+  | { rule: NftRuleObj }
+  | { element: NftElementObj };
 export type NftCommand = { add: NftObject } | { delete: NftObject } | { flush: NftObject };
 /** What `nft -j -f` reads. */
 export interface NftJson {
