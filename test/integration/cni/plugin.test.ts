@@ -211,3 +211,71 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
     expect(specProblems('version', version.json)).toEqual([]);
   });
 });
+
+describe.skipIf(problem !== null)('tortie-cni under concurrency', () => {
+  const h = createNetnsHarness();
+  let etcd: EtcdInstance;
+  let ds: EtcdDatastore;
+  const PODS = 30;
+  const cidr = `10.250.${(subnet + 1) % 250}.0/24`;
+
+  beforeAll(async () => {
+    if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
+    etcd = await startEtcd();
+    ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+    await ds.create(Kinds.IPPool, {
+      apiVersion: TORTIE_API_VERSION,
+      kind: 'IPPool',
+      metadata: { name: 'default-ipv4-ippool' },
+      spec: { cidr, blockSize: 28, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
+    });
+  });
+  afterAll(async () => {
+    await ds?.close();
+    await etcd?.stop();
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it(`${PODS} ADDs at once on one node: each pod attached with its own address, all released by DEL`, async () => {
+    const conf = JSON.stringify({
+      cniVersion: '1.1.0',
+      name: NETWORK,
+      type: 'tortie',
+      datastore_type: 'etcdv3',
+      etcd_endpoints: etcd.endpoint,
+      nodename: NODE,
+      mtu: 1400,
+      ipam: { type: 'tortie-ipam' },
+    });
+    const pods = await Promise.all(
+      Array.from({ length: PODS }, async () => {
+        const ns = await h.makeNetns('c');
+        const containerId = uniqueName('ctr', 16);
+        h.trackHostLink(hostVethName({ containerId }));
+        return { ns, env: { CNI_CONTAINERID: containerId, CNI_NETNS: ns.path, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' } };
+      }),
+    );
+    const call = (command: string, env: Record<string, string>) =>
+      execa('node', [PLUGIN], { input: conf, reject: false, env: { CNI_COMMAND: command, ...env }, extendEnv: false, timeout: 110_000 });
+
+    const adds = await Promise.all(pods.map((p) => call('ADD', p.env)));
+    const failures = adds.filter((r) => r.exitCode !== 0).map((r) => r.stdout || r.stderr);
+    expect(failures).toEqual([]);
+    const addresses = adds.map((r) => (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address);
+    expect(new Set(addresses).size).toBe(PODS);
+    for (const [i, p] of pods.entries()) {
+      const have = (await h.hostIp.inNetns(p.ns).addresses({ dev: 'eth0', family: 4 })).map((a) => `${a.address}/${a.prefixLength}`);
+      expect(have).toEqual([addresses[i]]);
+    }
+    // Pod to pod, first to last, through the host.
+    expect(await h.ping(pods[0]!.ns, addresses[PODS - 1]!.split('/')[0]!)).toBe(true);
+
+    const dels = await Promise.all(pods.map((p) => call('DEL', p.env)));
+    expect(dels.filter((r) => r.exitCode !== 0).map((r) => r.stdout || r.stderr)).toEqual([]);
+    expect((await ds.list(Kinds.IPAMHandle)).items).toEqual([]);
+    const left = new Set(addresses);
+    expect((await h.hostIp.routes(4)).filter((r) => left.has(r.dst))).toEqual([]);
+  });
+});
