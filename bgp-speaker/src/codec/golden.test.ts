@@ -162,3 +162,17 @@ describe('golden wire bytes', () => {
     expect(encodeKeepalive()).toEqual(fixture('keepalive.hex').bytes);
   });
 });
+
+describe('Partial bit', () => {
+  it('a known optional transitive attribute that arrived partial is sent on partial (RFC 4271 §5)', () => {
+    const ctx = codecContext({ hasFourOctetAs: true });
+    const update = {
+      withdrawn: [],
+      attributes: { origin: 'IGP' as const, asPath: [], nextHop: '192.0.2.1', communities: [1], partialCodes: [8] },
+      nlri: ['10.0.0.0/8'],
+    };
+    const hex = Buffer.from(encodeMessage({ type: 'UPDATE', update }, ctx)).toString('hex');
+    expect(hex).toContain('e0080400000001'); // flags Optional|Transitive|Partial
+    expect(decodeMessage(Buffer.from(hex, 'hex'), ctx)).toEqual({ ok: true, message: { type: 'UPDATE', update }, errorAction: null });
+  });
+});

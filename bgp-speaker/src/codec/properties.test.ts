@@ -99,14 +99,24 @@ const update = (ctx: CodecContext): fc.Arbitrary<Update> =>
       nlri: fc.array(ipv4Prefix, { maxLength: 40 }),
       origin: fc.constantFrom('IGP' as const, 'INCOMPLETE' as const),
       nextHop: ipv4,
+      partialMask: fc.nat(7),
     })
-    .map(({ withdrawn, attributes: a, nlri, origin, nextHop }) => {
+    .map(({ withdrawn, attributes: a, nlri, origin, nextHop, partialMask }) => {
       const attrs: PathAttributes = { ...a };
       if (nlri.length > 0 || attrs.mpReachNlri !== undefined) {
         attrs.origin ??= origin;
         attrs.asPath ??= [];
       }
       if (nlri.length > 0) attrs.nextHop ??= nextHop;
+      // Known optional transitive attributes that arrived partial: AGGREGATOR, COMMUNITIES, LARGE_COMMUNITY.
+      const partialCodes = [
+        [7, attrs.aggregator, 1],
+        [8, attrs.communities, 2],
+        [32, attrs.largeCommunities, 4],
+      ]
+        .filter(([, v, bit]) => v !== undefined && (partialMask & (bit as number)) !== 0)
+        .map(([code]) => code as number);
+      if (partialCodes.length > 0) attrs.partialCodes = partialCodes;
       return { withdrawn, attributes: attrs, nlri };
     });
 

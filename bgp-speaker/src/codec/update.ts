@@ -105,6 +105,7 @@ export function decodeUpdateBody(body: Uint8Array, ctx: CodecContext): DecodedUp
 
   const wire: WireAttributes = {};
   const unknown: UnknownAttribute[] = [];
+  const partial: number[] = [];
   const seen = new Set<number>();
   let p = attrStart;
   while (p < attrEnd) {
@@ -166,6 +167,7 @@ export function decodeUpdateBody(body: Uint8Array, ctx: CodecContext): DecodedUp
       continue;
     }
     setAttr(wire, d.key, decoded.value);
+    if (flags & AttrFlag.Partial && d.flags === (AttrFlag.Optional | AttrFlag.Transitive)) partial.push(code);
   }
 
   // RFC 7606 §3.d: a missing well-known mandatory attribute → treat-as-withdraw (only matters with NLRI).
@@ -185,6 +187,8 @@ export function decodeUpdateBody(body: Uint8Array, ctx: CodecContext): DecodedUp
 
   const attributes = fromWire(wire, ctx);
   if (unknown.length > 0) attributes.unknown = unknown;
+  const partialCodes = partial.filter((c) => isPresent(attributes, c)).sort((a, b) => a - b);
+  if (partialCodes.length > 0) attributes.partialCodes = partialCodes;
   const update: Update = { withdrawn, attributes, nlri };
   const errorAction = strongest(errors);
   if (errorAction?.action !== 'treat-as-withdraw') return { update, errorAction };
@@ -227,8 +231,13 @@ function toWithdrawal(u: Update): Update | null {
   return { withdrawn, attributes: unreach === undefined ? {} : { mpUnreachNlri: unreach }, nlri: [] };
 }
 
+function isPresent(attrs: PathAttributes, code: number): boolean {
+  const d = attributeDescriptor(code) as AttributeDescriptor<AttributeKey> | undefined;
+  return d !== undefined && d.key in attrs && (attrs as WireAttributes)[d.key] !== undefined;
+}
+
 function toWire(attrs: PathAttributes, ctx: CodecContext): WireAttributes {
-  const { unknown: _unknown, ...wire } = attrs;
+  const { unknown: _unknown, partialCodes: _partial, ...wire } = attrs;
   if (ctx.hasFourOctetAs) return wire;
   const out: WireAttributes = { ...wire };
   if (attrs.asPath !== undefined && needsAs4Path(attrs.asPath)) out.as4Path = attrs.asPath.filter((s) => !isConfedSegment(s));
@@ -253,7 +262,8 @@ export function encodePathAttributes(w: ByteWriter, attrs: PathAttributes, ctx: 
     if (v === undefined) continue;
     const vw = new ByteWriter(32);
     d.encode(vw, v, ctx);
-    writeAttribute(w, d.flags, d.code, vw.finish());
+    const isPartial = attrs.partialCodes?.includes(d.code) === true;
+    writeAttribute(w, d.flags | (isPartial ? AttrFlag.Partial : 0), d.code, vw.finish());
   }
   for (const u of attrs.unknown ?? []) writeAttribute(w, u.flags, u.code, u.value);
 }

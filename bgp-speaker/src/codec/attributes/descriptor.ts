@@ -95,10 +95,16 @@ export interface PathAttributes {
   mpUnreachNlri?: MpUnreachNlri;
   largeCommunities?: readonly LargeCommunity[];
   unknown?: readonly UnknownAttribute[];
+  /**
+   * Type codes of known optional transitive attributes that arrived with the
+   * Partial bit set (some speaker on the path did not understand them); it is
+   * set again when they are sent on (RFC 4271 §5). Ascending, present attributes only.
+   */
+  partialCodes?: readonly number[];
 }
 
 /** The attributes as they are on the wire (adds the RFC 6793 transition attributes). */
-export interface WireAttributes extends Omit<PathAttributes, 'unknown'> {
+export interface WireAttributes extends Omit<PathAttributes, 'unknown' | 'partialCodes'> {
   as4Path?: readonly AsPathSegment[];
   as4Aggregator?: Aggregator;
 }
