@@ -37,6 +37,7 @@ if (problem !== null) console.warn(`skipping test/integration/cni/plugin.test.ts
 
 const subnet = randomInt(1, 250);
 const POOL_CIDR = `10.250.${subnet}.0/24`;
+const POOL6_CIDR = `fd74:7274:${subnet.toString(16)}::/120`;
 
 interface CniCall {
   exitCode: number;
@@ -59,6 +60,12 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
       kind: 'IPPool',
       metadata: { name: 'default-ipv4-ippool' },
       spec: { cidr: POOL_CIDR, blockSize: 28, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
+    });
+    await ds.create(Kinds.IPPool, {
+      apiVersion: TORTIE_API_VERSION,
+      kind: 'IPPool',
+      metadata: { name: 'default-ipv6-ippool' },
+      spec: { cidr: POOL6_CIDR, blockSize: 124, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
     });
   });
   afterAll(async () => {
@@ -161,6 +168,29 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
     expect(await ds.get(Kinds.WorkloadEndpoint, wepName, 'default')).toBeNull();
 
     expect(await cni('DEL', p.env)).toMatchObject({ exitCode: 0, stdout: '' });
+  });
+
+  it('a dual-stack ADD gives an IPv4 and an IPv6 address, both reachable at once; DEL releases both', async () => {
+    const p = await pod();
+    const conf = config({ cniVersion: '1.1.0', ipam: { type: 'tortie-ipam', assign_ipv4: 'true', assign_ipv6: 'true' } });
+    const add = await cni('ADD', p.env, conf);
+    expect(add.exitCode).toBe(0);
+    expect(specProblems('result', add.json)).toEqual([]);
+    const result = add.json as { ips: { address: string }[]; routes: { dst: string; gw: string }[]; interfaces: { mtu?: number }[] };
+    expect(result.ips.map((i) => i.address)).toEqual([
+      expect.stringMatching(new RegExp(`^10\\.250\\.${subnet}\\.\\d+/32$`)),
+      expect.stringMatching(new RegExp(`^fd74:7274:${subnet.toString(16)}::[0-9a-f]*/128$`)),
+    ]);
+    expect(result.routes).toEqual([
+      { dst: '0.0.0.0/0', gw: '169.254.1.1' },
+      { dst: '::/0', gw: 'fe80::1' },
+    ]);
+    // mtu 0: the uplink's MTU (no encapsulation in these pools), reported in 1.1.0 results.
+    const uplink = (await h.hostIp.link((await h.hostIp.routes(4)).find((r) => r.dst === '0.0.0.0/0')?.dev ?? 'lo'))?.mtu;
+    expect(result.interfaces[1]?.mtu).toBe(uplink);
+    expect(await h.ping(null, result.ips[1]!.address.split('/')[0]!)).toBe(true);
+    expect(await cni('DEL', p.env, conf)).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(await handle(p.containerId)).toBeNull();
   });
 
   it('a repeated ADD returns the same address and makes no second veth', async () => {
