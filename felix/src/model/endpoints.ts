@@ -187,3 +187,9 @@ export function fromHostEndpoint(hep: HostEndpointResource): ConvertResult<HostE
     },
   };
 }
+
+/** Kubernetes ServiceAccount → model: its labels are what `serviceAccounts.selector` matches (as `pcsa.` keys). */
+export function fromK8sServiceAccount(sa: { metadata: { name?: string; namespace?: string; labels?: Record<string, string> | null } }): ServiceAccountModel | null {
+  if (!sa.metadata.name || !sa.metadata.namespace) return null;
+  return { namespace: sa.metadata.namespace, name: sa.metadata.name, labels: { ...(sa.metadata.labels ?? {}) } };
+}
