@@ -8,11 +8,8 @@
 import {
   AFI_IPV4,
   AFI_IPV6,
-  encodeUpdate,
-  MAX_EXTENDED_MESSAGE_LENGTH,
-  MAX_MESSAGE_LENGTH,
-  prefixToWire,
   SAFI_UNICAST,
+  splitUpdate,
   type AsPathSegment,
   type CodecContext,
   type PathAttributes,
@@ -214,60 +211,29 @@ export function planUpdates(changes: LocRibChanges, adjRibOut: AdjRibOut): Adver
   return adjRibOut.planUpdates(changes);
 }
 
-function prefixWireLength(prefix: string): number {
-  return prefixToWire(prefixAfi(prefix), prefix).length;
-}
-
-/** Splits prefixes into runs whose wire form fits `budget` bytes each (at least one prefix per run). */
-function chunkPrefixes(prefixes: readonly string[], budget: number): string[][] {
-  const chunks: string[][] = [];
-  let cur: string[] = [];
-  let used = 0;
-  for (const p of prefixes) {
-    const n = prefixWireLength(p);
-    if (cur.length > 0 && used + n > budget) {
-      chunks.push(cur);
-      cur = [];
-      used = 0;
-    }
-    cur.push(p);
-    used += n;
-  }
-  if (cur.length > 0) chunks.push(cur);
-  return chunks;
-}
-
-function announcementUpdate(g: AnnouncementGroup, afi: number, prefixes: string[]): Update {
-  if (afi === AFI_IPV4) {
-    return { withdrawn: [], attributes: { ...g.attributes, nextHop: g.nextHop }, nlri: prefixes };
+function announcementUpdate(g: AnnouncementGroup): Update {
+  // A group holds one family: its next hop (ours or kept) is of the prefixes' family.
+  if (prefixAfi(g.prefixes[0] ?? g.nextHop) === AFI_IPV4) {
+    return { withdrawn: [], attributes: { ...g.attributes, nextHop: g.nextHop }, nlri: g.prefixes };
   }
   const nextHops = g.linkLocalNextHop === undefined ? [g.nextHop] : [g.nextHop, g.linkLocalNextHop];
-  return { withdrawn: [], attributes: { ...g.attributes, mpReachNlri: { afi: AFI_IPV6, safi: SAFI_UNICAST, nextHops, nlri: prefixes } }, nlri: [] };
+  return { withdrawn: [], attributes: { ...g.attributes, mpReachNlri: { afi: AFI_IPV6, safi: SAFI_UNICAST, nextHops, nlri: g.prefixes } }, nlri: [] };
 }
 
 /**
- * Packs advertisements into UPDATE messages that fit the negotiated message
- * size (4096, or 65535 with RFC 8654): withdrawals first (IPv4 in the
- * withdrawn field, IPv6 in MP_UNREACH_NLRI), then one or more UPDATEs per
- * attribute group. IPv4 prefixes go in the NLRI field with NEXT_HOP, IPv6
- * ones in MP_REACH_NLRI (RFC 5549 mixed families are not supported).
+ * The advertisements as UPDATE messages that fit the negotiated size, cut by
+ * the codec's `splitUpdate`: withdrawals first (IPv4 in the withdrawn field,
+ * IPv6 in MP_UNREACH_NLRI), then each attribute group (IPv4 NLRI with
+ * NEXT_HOP, IPv6 in MP_REACH_NLRI; RFC 5549 mixed families are not supported).
  */
 export function packUpdates(adv: Advertisements, ctx: CodecContext): Update[] {
-  const max = ctx.hasExtendedMessage ? MAX_EXTENDED_MESSAGE_LENGTH : MAX_MESSAGE_LENGTH;
   const updates: Update[] = [];
   const v4Withdrawn = adv.withdrawn.filter((p) => prefixAfi(p) === AFI_IPV4);
   const v6Withdrawn = adv.withdrawn.filter((p) => prefixAfi(p) === AFI_IPV6);
-  // Header 19 + two length fields 4; MP_UNREACH: flags, code, 2-byte length, AFI, SAFI.
-  for (const chunk of chunkPrefixes(v4Withdrawn, max - 23)) updates.push({ withdrawn: chunk, attributes: {}, nlri: [] });
-  for (const chunk of chunkPrefixes(v6Withdrawn, max - 23 - 7)) {
-    updates.push({ withdrawn: [], attributes: { mpUnreachNlri: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: chunk } }, nlri: [] });
+  if (v4Withdrawn.length > 0) updates.push(...splitUpdate({ withdrawn: v4Withdrawn, attributes: {}, nlri: [] }, ctx));
+  if (v6Withdrawn.length > 0) {
+    updates.push(...splitUpdate({ withdrawn: [], attributes: { mpUnreachNlri: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: v6Withdrawn } }, nlri: [] }, ctx));
   }
-  for (const g of adv.announced) {
-    // One spare byte: MP_REACH_NLRI may need the extended length once its NLRI pass 255 bytes.
-    // A group holds one family: its next hop (ours or kept) is of the prefixes' family.
-    const afi = prefixAfi(g.prefixes[0] ?? g.nextHop);
-    const base = encodeUpdate(announcementUpdate(g, afi, []), ctx).length + 1;
-    for (const chunk of chunkPrefixes(g.prefixes, max - base)) updates.push(announcementUpdate(g, afi, chunk));
-  }
+  for (const g of adv.announced) if (g.prefixes.length > 0) updates.push(...splitUpdate(announcementUpdate(g), ctx));
   return updates;
 }
