@@ -3,7 +3,9 @@
  * idea). Knows nothing of sockets: the driver pushes whatever chunks arrive
  * and gets back complete frames. A header that is not a BGP header (bad
  * marker or length) cannot be resynchronised, so the framer then reports that
- * error on every push and yields nothing more.
+ * error on every push and yields nothing more. Frames may be views into the
+ * pushed chunks (no copy): a caller must not reuse a chunk's memory while it
+ * still holds frames from it (Node's socket chunks are never reused).
  */
 import type { CodecContext } from './context.js';
 import type { BgpMessageError } from './errors.js';

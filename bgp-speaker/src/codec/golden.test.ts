@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readHexFixture } from './fixtures/read-hex.js';
 import { codecContext, type CodecContext } from './context.js';
-import { decodeMessage, encodeMessage, type BgpMessage } from './message.js';
+import { decodeMessage, decodeUpdate, encodeMessage, type BgpMessage } from './message.js';
 import { endOfRib, endOfRibFamily } from './update.js';
 import { encodeKeepalive } from './keepalive.js';
 import { decodeShutdownCommunication, shutdownNotification, CeaseSubcode } from './notification.js';
@@ -174,5 +174,15 @@ describe('Partial bit', () => {
     const hex = Buffer.from(encodeMessage({ type: 'UPDATE', update }, ctx)).toString('hex');
     expect(hex).toContain('e0080400000001'); // flags Optional|Transitive|Partial
     expect(decodeMessage(Buffer.from(hex, 'hex'), ctx)).toEqual({ ok: true, message: { type: 'UPDATE', update }, errorAction: null });
+  });
+});
+
+describe('decodeUpdate', () => {
+  it('reports a header error as a session-reset action, so callers handle one shape', () => {
+    const bytes = encodeMessage({ type: 'UPDATE', update: endOfRib(1, 1) }, twoOctet);
+    bytes[0] = 0;
+    const r = decodeUpdate(bytes, twoOctet);
+    expect(r.errorAction?.action).toBe('session-reset');
+    expect([r.errorAction?.notification.errorCode, r.errorAction?.notification.errorSubcode]).toEqual([1, 1]);
   });
 });

@@ -149,7 +149,9 @@ const open: fc.Arbitrary<Open> = fc.record({
   capabilities: fc.array(capability, { maxLength: 8 }),
 });
 
-const ctxArb = fc.record({ hasFourOctetAs: fc.boolean() }).map((f) => codecContext(f));
+const ctxArb = fc
+  .record({ hasFourOctetAs: fc.boolean(), hasExtendedMessage: fc.boolean(), isExternalPeer: fc.constantFrom(true, false, undefined) })
+  .map((f) => codecContext(f));
 
 const message = (ctx: CodecContext): fc.Arbitrary<BgpMessage> =>
   fc.oneof(
