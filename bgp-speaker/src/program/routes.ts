@@ -55,15 +55,8 @@ export interface RoutingContext {
   readonly vxlanTunnelAddresses?: ReadonlyMap<string, string> | undefined;
 }
 
-const parsedCache = new Map<string, Cidr | null>();
 function cidrOf(text: string): Cidr | null {
-  let c = parsedCache.get(text);
-  if (c === undefined) {
-    c = parseCidr(text);
-    if (parsedCache.size > 10_000) parsedCache.clear();
-    parsedCache.set(text, c);
-  }
-  return c;
+  return parseCidr(text);
 }
 
 function inAny(cidrs: readonly Cidr[], address: string): boolean {
@@ -113,7 +106,11 @@ export function planKernelRoutes(bests: Iterable<Path>, ctx: RoutingContext): Ke
     return cidr === null ? [] : [{ cidr, pool }];
   });
   const own = new Set([ctx.nodeAddress.ipv4, ctx.nodeAddress.ipv6].filter((a): a is string => a !== undefined));
-  const learned = [...bests].filter((p) => p.peer !== null && !own.has(p.nextHop));
+  const learned = [...bests].flatMap((path) => {
+    if (path.peer === null || own.has(path.nextHop)) return [];
+    const prefix = cidrOf(path.prefix);
+    return prefix === null ? [] : [{ path, prefix }];
+  });
 
   // Recursive next-hop resolution: the longest learned prefix holding the next hop, if its own next hop is on our subnet.
   const resolved = new Map<string, string | null>();
@@ -124,9 +121,8 @@ export function planKernelRoutes(bests: Iterable<Path>, ctx: RoutingContext): Ke
     const ip = parseIp(nextHop);
     let best: { length: number; gateway: string } | null = null;
     if (ip !== null) {
-      for (const p of learned) {
-        const c = cidrOf(p.prefix);
-        if (c === null || !cidrContainsIp(c, ip.family, ip.value) || !inAny(subnets, p.nextHop)) continue;
+      for (const { path: p, prefix: c } of learned) {
+        if (!cidrContainsIp(c, ip.family, ip.value) || !inAny(subnets, p.nextHop)) continue;
         if (best === null || c.prefixLength > best.length) best = { length: c.prefixLength, gateway: p.nextHop };
       }
     }
@@ -134,10 +130,8 @@ export function planKernelRoutes(bests: Iterable<Path>, ctx: RoutingContext): Ke
     return best?.gateway ?? null;
   };
 
-  for (const p of learned) {
+  for (const { path: p, prefix } of learned) {
     if (byDst.has(p.prefix)) continue;
-    const prefix = cidrOf(p.prefix);
-    if (prefix === null) continue;
     const pool = poolOf(pools, prefix);
     const isSameSubnet = inAny(subnets, p.nextHop);
     if (pool !== null && encapsulates(pool.vxlanMode, isSameSubnet)) {
