@@ -7,25 +7,18 @@
  *   error object (then exit 1). Logs go to stderr (lib/log.ts).
  * - Every failure is converted once, here: a CniError passes through, a
  *   TortieError is mapped by its code, anything else is 999 (errors.ts).
- * - The datastore client is loaded lazily, for the backend the config names,
- *   so a call pays only for what it uses (a Node process is ~40 ms already).
+ * - Everything past parsing is imported lazily: VERSION loads no command,
+ *   kernel or logging code, and a command loads only its own module and the
+ *   datastore client the config names (etcd3 with gRPC, or client-node),
+ *   because a fresh Node process pays for every module it loads.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Datastore } from '../../lib/datastore/types.js';
-import { runCommand } from '../../lib/kernel/exec.js';
-import { createIpRunner } from '../../lib/kernel/ip.js';
-import { netnsExists } from '../../lib/kernel/netns.js';
-import { createProcSysctl } from '../../lib/kernel/sysctl.js';
-import { createLogger, type Logger } from '../../lib/log.js';
+import type { Logger } from '../../lib/log.js';
 import type { DatapathRunners } from './attach.js';
-import { cmdAdd } from './commands/add.js';
-import { cmdCheck } from './commands/check.js';
-import { cmdDel } from './commands/del.js';
 import type { CniDeps } from './commands/deps.js';
-import { cmdGc } from './commands/gc.js';
-import { cmdStatus } from './commands/status.js';
 import { CniError, CniErrorCodes, toCniErrorJson } from './errors.js';
 import { errorVersionOf, parseCniRequest, parseCommand, type CniRequest, type TortieNetConf } from './request.js';
 import { convertResult } from './result.js';
@@ -79,6 +72,12 @@ async function openDatastore(conf: TortieNetConf): Promise<Datastore> {
 
 /** The real dependencies: the datastore the config names, and the kernel of this host. */
 export const defaultDeps: DepsFactory = async (req, log) => {
+  const [{ runCommand }, { createIpRunner }, { netnsExists }, { createProcSysctl }] = await Promise.all([
+    import('../../lib/kernel/exec.js'),
+    import('../../lib/kernel/ip.js'),
+    import('../../lib/kernel/netns.js'),
+    import('../../lib/kernel/sysctl.js'),
+  ]);
   const runners: DatapathRunners = { ip: createIpRunner(runCommand), sysctl: createProcSysctl(), netnsExists };
   return { datastore: await openDatastore(req.config), runners, nodeName: nodeNameOf(req.config), log };
 };
@@ -98,22 +97,25 @@ export async function runCni(
       return { stdout: JSON.stringify(versionResult(requested)), exitCode: 0 };
     }
     const req = parseCniRequest(env, stdin, { plugin: 'tortie' });
+    const { createLogger } = await import('../../lib/log.js');
     log = createLogger({ level: logLevelOf(req.config), name: 'tortie-cni' });
     deps = await makeDeps(req, log);
     switch (req.command) {
-      case 'ADD':
+      case 'ADD': {
+        const { cmdAdd } = await import('./commands/add.js');
         return { stdout: JSON.stringify(convertResult(await cmdAdd(req, deps), req.cniVersion)), exitCode: 0 };
+      }
       case 'DEL':
-        await cmdDel(req, deps);
+        await (await import('./commands/del.js')).cmdDel(req, deps);
         return { stdout: '', exitCode: 0 };
       case 'CHECK':
-        await cmdCheck(req, deps);
+        await (await import('./commands/check.js')).cmdCheck(req, deps);
         return { stdout: '', exitCode: 0 };
       case 'STATUS':
-        await cmdStatus(deps);
+        await (await import('./commands/status.js')).cmdStatus(deps);
         return { stdout: '', exitCode: 0 };
       case 'GC':
-        await cmdGc(req, deps);
+        await (await import('./commands/gc.js')).cmdGc(req, deps);
         return { stdout: '', exitCode: 0 };
       default:
         throw new CniError(CniErrorCodes.InvalidEnvironment, `CNI_COMMAND ${req.command} is not handled`);
