@@ -119,9 +119,17 @@ export class AdjRibIn {
   /**
    * RFC 4724 §4.2 (receiving speaker): the session went down and the peer can
    * restart gracefully; keep every path, marked stale, until it says End-of-RIB.
+   * Returns the prefixes marked, for the Loc-RIB to re-read (it reports no
+   * best-path change for a stale mark: the route is the same).
    */
-  markStale(): void {
-    for (const [prefix, p] of this.#paths) if (!p.isStale) this.#paths.set(prefix, { ...p, isStale: true });
+  markStale(): string[] {
+    const marked: string[] = [];
+    for (const [prefix, p] of this.#paths) {
+      if (p.isStale) continue;
+      this.#paths.set(prefix, { ...p, isStale: true });
+      marked.push(prefix);
+    }
+    return marked;
   }
 
   /** Deletes the stale paths (of one AFI, or all when afi is omitted); returns their prefixes. */
