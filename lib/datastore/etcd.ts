@@ -50,6 +50,12 @@
  * every put.
  * - Connection loss (stream error or end): reopen with exponential back-off
  *   (50 ms up to `watchMaxBackoffMs`), from the last revision *delivered*.
+ *   Every etcd watch starts at that revision rather than the next one and
+ *   skips what it already delivered: compacting at revision C removes a
+ *   delete tombstone at C, yet etcd accepts a watch starting at C, so a
+ *   watch from C would silently miss that delete (found by the conformance
+ *   suite's random histories). Starting one earlier makes etcd report the
+ *   compaction instead.
  *   etcd3's own Watcher is not used: it resumes from the last response
  *   header (which can run ahead of events etcd has not sent yet while it
  *   catches up in batches), shares one stream and one attach queue between
@@ -582,9 +588,14 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
     stream.on('data', (response: IWatchResponse) => this.onStreamResponse(stream, response));
     stream.on('error', (error: Error) => this.onStreamFailure(stream, error));
     stream.on('end', () => this.onStreamFailure(stream, new Error('etcd ended the watch stream')));
+    // Start one revision early, at what we already delivered (onResponse skips it again). From
+    // lastRevision + 1, a compaction at exactly that revision would go unnoticed: etcd accepts a
+    // watch starting at the compaction revision, but compaction removes a tombstone at that
+    // revision, so a delete there would never arrive. From lastRevision, etcd reports such a
+    // compaction (start < compact revision) and we relist.
     const range = Range.prefix(this.init.prefix);
     stream.write({
-      create_request: { key: range.start, range_end: range.end, start_revision: String(this.lastRevision + 1) },
+      create_request: { key: range.start, range_end: range.end, start_revision: String(this.lastRevision) },
     });
   }
 
@@ -599,7 +610,7 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
         reason: 'canceled',
         error: new Error(
           response.compact_revision !== '0' && response.compact_revision !== ''
-            ? `etcd compacted revision ${response.compact_revision}, past ${this.lastRevision + 1}`
+            ? `etcd compacted up to revision ${response.compact_revision}; the watch was at ${this.lastRevision}`
             : `etcd canceled the watch: ${response.cancel_reason}`,
         ),
       });
@@ -635,7 +646,7 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
     const { selector } = this.init;
     for (const event of response.events) {
       const revision = Number(event.kv.mod_revision);
-      // After a reconnect etcd starts at lastRevision + 1; this only guards against a repeat.
+      // Every (re)connect starts at lastRevision, which was delivered already.
       if (revision <= before) continue;
       const key = event.kv.key.toString();
       const previous = this.known.get(key);
