@@ -14,6 +14,7 @@
  * Revisions are compared as integers where order matters (both real backends
  * hand out decimal revisions: etcd's, and Kubernetes' which come from etcd).
  */
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasErrorCode, type ErrorCode } from '../errors.js';
 import { Kinds, type KindInfo } from './kinds.js';
@@ -584,6 +585,78 @@ export function describeDatastoreConformance(name: string, setup: ConformanceSet
         const after = await ds.create(NAMESPACED_KIND, endpoint(ns, 'after'));
         expect(await reader.next()).toMatchObject({ type: 'added', revision: after.metadata.resourceVersion });
         reader.close();
+      });
+    });
+
+    describe('random histories', () => {
+      type Op = { op: 'create' | 'update' | 'delete'; name: number };
+      interface Segment {
+        ops: Op[];
+        /** Run this segment's writes while the watch is cut off (needs interruptWatches). */
+        isCut: boolean;
+        /** Compact after this segment's writes (needs compact). */
+        compactAfter: boolean;
+      }
+      const segmentArb: fc.Arbitrary<Segment> = fc.record({
+        ops: fc.array(fc.record({ op: fc.constantFrom('create' as const, 'update' as const, 'delete' as const), name: fc.nat(3) }), {
+          maxLength: 6,
+        }),
+        isCut: fc.boolean(),
+        compactAfter: fc.boolean(),
+      });
+
+      it('whatever the writes, cuts and compactions, a strict consumer ends equal to a fresh list', async () => {
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(fc.array(segmentArb, { minLength: 1, maxLength: 4 }), async (segments) => {
+            run += 1;
+            const ns = unique(`history-${run}`);
+            const from = await ds.list(NAMESPACED_KIND, { namespace: ns });
+            const reader = open(ds.watch(NAMESPACED_KIND, { namespace: ns, from }));
+            const consumer = stateOf(from.items);
+            const stored = new Map<number, StoredObject>();
+            let version = 0;
+            const runOps = async (writer: Datastore, ops: readonly Op[]): Promise<void> => {
+              for (const { op, name: n } of ops) {
+                version += 1;
+                const current = stored.get(n);
+                if (op === 'create' && current === undefined) {
+                  stored.set(n, await writer.create(NAMESPACED_KIND, endpoint(ns, `w${n}`, {}, `10.0.0.${version % 250}/32`)));
+                } else if (op === 'update' && current !== undefined) {
+                  stored.set(n, await writer.update(NAMESPACED_KIND, withSpec(current, { node: `node${version}` })));
+                } else if (op === 'delete' && current !== undefined) {
+                  await writer.delete(NAMESPACED_KIND, `w${n}`, ns);
+                  stored.delete(n);
+                }
+              }
+            };
+            try {
+              for (const segment of segments) {
+                if (segment.isCut && backend.interruptWatches !== undefined) {
+                  await backend.interruptWatches(async (writer) => {
+                    await runOps(writer, segment.ops);
+                    if (segment.compactAfter) await backend.compact?.();
+                  });
+                  await waitUntilReachable(ds);
+                } else {
+                  await runOps(ds, segment.ops);
+                  if (segment.compactAfter) await backend.compact?.();
+                }
+              }
+              // A resync batch is delivered whole before anything after it, so reading up to a
+              // sentinel written after the first one has been seen leaves nothing pending.
+              for (const sentinel of ['sentinel-a', 'sentinel-b']) {
+                await ds.create(NAMESPACED_KIND, endpoint(ns, sentinel));
+                applyEvents(consumer, await reader.until(isNamed(sentinel)));
+              }
+              const fresh = await ds.list(NAMESPACED_KIND, { namespace: ns });
+              expect(summary(consumer)).toEqual(summary(stateOf(fresh.items)));
+            } finally {
+              reader.close();
+            }
+          }),
+          { numRuns: 15 },
+        );
       });
     });
 
