@@ -3,7 +3,7 @@ import { TortieError } from '../../lib/errors.js';
 import type { IpRunner } from '../../lib/kernel/ip.js';
 import type { IpLink } from '../../lib/kernel/ip-json.js';
 import type { NetnsRef } from '../../lib/kernel/netns-ref.js';
-import { executeDetach, executePlan, type DatapathRunners } from './attach.js';
+import { executeDetach, executePlan, isPairCreationFailure, type DatapathRunners } from './attach.js';
 import { planAttachment, planDetach } from './plan.js';
 
 // Order of effects and the undo rules, with a recording kernel. The same
@@ -71,7 +71,9 @@ describe('executePlan', () => {
 
   it('undoes nothing when the pair itself could not be made (line 1)', async () => {
     const { log, runners } = fakeKernel([{ where: 'host', line: 1 }]);
-    await expect(executePlan(plan, runners)).rejects.toThrow(TortieError);
+    let caught: unknown;
+    await executePlan(plan, runners).catch((err: unknown) => (caught = err));
+    expect(isPairCreationFailure(caught)).toBe(true);
     expect(log).toEqual([`host: ${plan.hostCommands.join(' | ')}`]);
   });
 
@@ -81,7 +83,10 @@ describe('executePlan', () => {
     ['the pod batch', { where: 'pod' as const, line: 2 }],
   ])('deletes the host end when %s fails', async (_name, failure) => {
     const { log, runners } = fakeKernel([failure]);
-    await expect(executePlan(plan, runners)).rejects.toThrow();
+    let caught: unknown;
+    await executePlan(plan, runners).catch((err: unknown) => (caught = err));
+    expect(caught).toBeInstanceOf(TortieError);
+    expect(isPairCreationFailure(caught)).toBe(false);
     expect(log.at(-1)).toBe(`host: link del ${plan.hostIfName}`);
   });
 

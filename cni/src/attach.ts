@@ -63,7 +63,7 @@ export async function executePlan(plan: AttachmentPlan, runners: DatapathRunners
     await runners.ip.batch(plan.hostCommands);
   } catch (err) {
     // Line 1 is `link add`: a single netlink request, so it made all or nothing.
-    if (failedBatchLine(err) === 1) throw err;
+    if (failedBatchLine(err) === 1) throw pairNotCreated(err);
     return rethrowAfterUndo(err, plan, runners);
   }
   try {
@@ -72,6 +72,17 @@ export async function executePlan(plan: AttachmentPlan, runners: DatapathRunners
   } catch (err) {
     return rethrowAfterUndo(err, plan, runners);
   }
+}
+
+/** Marks a failure of the pair's creation (nothing was made), for attachWorkload. */
+function pairNotCreated(err: unknown): unknown {
+  if (!(err instanceof TortieError)) return err;
+  return new TortieError(err.code, err.message, { cause: err.cause, details: { ...err.details, stage: 'create-pair' } });
+}
+
+/** Whether executePlan failed because the pair could not be created (a name clash, say), having made nothing. */
+export function isPairCreationFailure(err: unknown): boolean {
+  return (err as { details?: { stage?: unknown } } | null)?.details?.stage === 'create-pair';
 }
 
 async function rethrowAfterUndo(err: unknown, plan: AttachmentPlan, runners: DatapathRunners): Promise<never> {
@@ -105,7 +116,7 @@ export async function attachWorkload(plan: AttachmentPlan, runners: DatapathRunn
     await executePlan(plan, runners);
     return 'created';
   } catch (err) {
-    if (failedBatchLine(err) !== 1) throw err;
+    if (!isPairCreationFailure(err)) throw err;
     const actual = await readAttachment(plan, runners);
     if (actual.hostLink === null) throw err;
     if (diffAttachment(plan, actual).length === 0) return 'existing';
