@@ -28,6 +28,7 @@ import type {
   PolicyChain,
   PortRange,
 } from './desired.js';
+import { MemberIndex } from './member-index.js';
 import { addressSetName, hostEndpointChainName, namedPortSetName, policyChainName, workloadChainName } from './names.js';
 import type { PolicySnapshot } from './snapshot.js';
 
@@ -235,12 +236,15 @@ export class SetBuilder {
   private readonly sets = new Map<string, IpSet>();
   /** Members per canonical selector: both families and named-port sets reuse one scan. */
   private readonly matches = new Map<string, readonly Member[]>();
-  constructor(private readonly members: readonly Member[]) {}
+  private readonly index: MemberIndex<Member>;
+  constructor(members: readonly Member[]) {
+    this.index = new MemberIndex(members);
+  }
 
   private membersOf(selector: SelectorAst, canonical: string): readonly Member[] {
     let found = this.matches.get(canonical);
     if (found === undefined) {
-      found = this.members.filter((m) => matchSelector(selector, m.labels));
+      found = this.index.select(selector);
       this.matches.set(canonical, found);
     }
     return found;
