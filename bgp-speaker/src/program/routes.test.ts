@@ -29,6 +29,8 @@ const rows: Row[] = [
   ['VXLAN Always: via the node address dev vxlan onlink', samePeer, context('Never', 'Always'), r('10.244.1.0/26', { gateway: '192.168.1.11', dev: VXLAN_DEVICE, isOnlink: true })],
   ['VXLAN CrossSubnet, other subnet, via its tunnel address', otherSubnet, context('Never', 'CrossSubnet', { vxlanTunnelAddresses: new Map([['192.168.2.12', '10.244.2.0']]) }), r('10.244.2.0/26', { gateway: '10.244.2.0', dev: VXLAN_DEVICE, isOnlink: true })],
   ['VXLAN CrossSubnet, same subnet: plain', samePeer, context('Never', 'CrossSubnet'), r('10.244.1.0/26', { gateway: '192.168.1.11' })],
+  ['IPIP Always to a next hop that is not a tortie node (a ToR): plain', path('10.244.1.0/26', TOR), context('Always', 'Never', { nodeAddresses: new Set(['192.168.1.11']) }), r('10.244.1.0/26', { gateway: '192.168.1.1' })],
+  ['IPIP Always to a known node', samePeer, context('Always', 'Never', { nodeAddresses: new Set(['192.168.1.11']) }), r('10.244.1.0/26', { gateway: '192.168.1.11', dev: IPIP_DEVICE, isOnlink: true })],
   ['a prefix outside every pool is routed plainly whatever the pool says', path('172.16.0.0/12', TOR), context('Always'), r('172.16.0.0/12', { gateway: '192.168.1.1' })],
   ['IPv6 is never IPIP', path('fd00:244::/122', ibgpPeer('fd00::11')), context('Always', 'Never', { pools: [{ cidr: 'fd00:244::/64', ipipMode: 'Always', vxlanMode: 'Never' }] }), r('fd00:244::/122', { gateway: 'fd00::11' })],
   ['a plain next hop on no subnet of ours and not resolvable is left out', otherSubnet, context(), null],

@@ -53,6 +53,13 @@ export interface RoutingContext {
    * neighbour and FDB entries are program/tunnels' business).
    */
   readonly vxlanTunnelAddresses?: ReadonlyMap<string, string> | undefined;
+  /**
+   * The addresses of tortie nodes. When given, only a next hop among them is
+   * tunnelled (a router's next hop, e.g. a ToR's without keepOriginalNextHop,
+   * is routed plainly: it cannot decapsulate). When absent, every next hop
+   * of a pool prefix is tunnelled, as Calico's BIRD template does.
+   */
+  readonly nodeAddresses?: ReadonlySet<string> | undefined;
 }
 
 function cidrOf(text: string): Cidr | null {
@@ -134,10 +141,11 @@ export function planKernelRoutes(bests: Iterable<Path>, ctx: RoutingContext): Ke
     if (byDst.has(p.prefix)) continue;
     const pool = poolOf(pools, prefix);
     const isSameSubnet = inAny(subnets, p.nextHop);
-    if (pool !== null && encapsulates(pool.vxlanMode, isSameSubnet)) {
+    const isTunnelEnd = pool !== null && (ctx.nodeAddresses === undefined || ctx.nodeAddresses.has(p.nextHop));
+    if (pool !== null && isTunnelEnd && encapsulates(pool.vxlanMode, isSameSubnet)) {
       const gateway = ctx.vxlanTunnelAddresses?.get(p.nextHop) ?? p.nextHop;
       byDst.set(p.prefix, route(p.prefix, { gateway, dev: VXLAN_DEVICE, isOnlink: true }));
-    } else if (pool !== null && prefix.family === 4 && encapsulates(pool.ipipMode, isSameSubnet)) {
+    } else if (pool !== null && isTunnelEnd && prefix.family === 4 && encapsulates(pool.ipipMode, isSameSubnet)) {
       byDst.set(p.prefix, route(p.prefix, { gateway: p.nextHop, dev: IPIP_DEVICE, isOnlink: true }));
     } else {
       const gateway = resolve(p.nextHop);
