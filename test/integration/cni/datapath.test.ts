@@ -250,6 +250,24 @@ describe.skipIf(problem !== null)('CNI datapath in real namespaces', () => {
     expect(await h.ping(null, `10.250.${subnet}.13`)).toBe(true);
   });
 
+  it('works with a /proc/<pid>/ns/net netns that has no name (entered with nsenter)', async () => {
+    // A process in a namespace of its own that nobody mounted, as some runtimes make them.
+    const child = h.spawnIn(null, 'unshare', ['--net', '--', 'sleep', '120']);
+    const path = `/proc/${child.pid}/ns/net`;
+    await pollUntil('the unshared namespace', async () => {
+      const [own, its] = await Promise.all([runCommand('readlink', ['/proc/self/ns/net']), runCommand('readlink', [path])]);
+      return own !== its;
+    });
+    const plan = planAttachment({ containerId: uniqueName('ctr'), ifName: 'eth0', netnsPath: path, addresses: [v4(15)], mtu: 1400 });
+    h.trackHostLink(plan.hostIfName);
+    expect(plan.netns).toEqual({ path, name: null });
+    await executePlan(plan, runners);
+    expect(diffAttachment(plan, await readAttachment(plan, runners))).toEqual([]);
+    expect(await h.ping(null, `10.250.${subnet}.15`)).toBe(true);
+    expect(await executeDetach(planDetach({ containerId: 'x', ifName: 'eth0', netnsPath: path }), runners)).toBe('deleted');
+    expect(await h.hostIp.link(plan.hostIfName)).toBeNull();
+  });
+
   it('CHECK names what is missing', async () => {
     const { ns, plan } = await podPlan([v4(14)]);
     await executePlan(plan, runners);
