@@ -3,7 +3,7 @@ import { IPIP_DEVICE, ROUTE_PROTOCOL, VXLAN_DEVICE } from '../../../lib/contract
 import { parseRoutes } from '../../../lib/kernel/ip-json.js';
 import { ibgpPeer, path, peer } from '../rib/paths.test-helpers.js';
 import type { Path } from '../rib/path.js';
-import { isSameRoute, kernelRouteFromIp, planKernelRoutes, planRouteChanges, renderRouteBatch, type EncapsulationMode, type KernelRoute, type RoutingContext } from './routes.js';
+import { isSameRoute, kernelRouteFromIp, ROUTE_METRIC, planKernelRoutes, planRouteChanges, renderRouteBatch, type EncapsulationMode, type KernelRoute, type RoutingContext } from './routes.js';
 
 const NODE2 = ibgpPeer('192.168.1.11');
 const NODE3 = ibgpPeer('192.168.2.12');
@@ -16,7 +16,7 @@ const context = (ipipMode: EncapsulationMode = 'Never', vxlanMode: Encapsulation
   pools: [{ cidr: '10.244.0.0/16', ipipMode, vxlanMode }],
   ...over,
 });
-const r = (dst: string, over: Partial<KernelRoute> = {}): KernelRoute => ({ dst, type: 'unicast', gateway: null, dev: null, isOnlink: false, protocol: ROUTE_PROTOCOL, ...over });
+const r = (dst: string, over: Partial<KernelRoute> = {}): KernelRoute => ({ dst, type: 'unicast', gateway: null, dev: null, isOnlink: false, protocol: ROUTE_PROTOCOL, metric: ROUTE_METRIC, ...over });
 const samePeer = path('10.244.1.0/26', NODE2);
 const otherSubnet = path('10.244.2.0/26', NODE3);
 
@@ -68,9 +68,9 @@ describe('planRouteChanges', () => {
 
   it('accepts what the kernel reads back (device filled in, other text forms)', () => {
     const stdout = JSON.stringify([
-      { type: '6', dst: '10.244.0.0/26', flags: [] },
-      { dst: '10.244.1.0/26', gateway: '192.168.1.11', dev: 'eth0', flags: [] },
-      { dst: '10.244.2.0/26', gateway: '192.168.2.12', dev: 'tunl0', flags: ['onlink'] },
+      { type: '6', dst: '10.244.0.0/26', metric: 32, flags: [] },
+      { dst: '10.244.1.0/26', gateway: '192.168.1.11', dev: 'eth0', metric: 32, flags: [] },
+      { dst: '10.244.2.0/26', gateway: '192.168.2.12', dev: 'tunl0', metric: 32, flags: ['onlink'] },
     ]);
     const actual = parseRoutes(stdout, 4, { protocol: ROUTE_PROTOCOL }).map(kernelRouteFromIp);
     expect(planRouteChanges(desired, actual)).toEqual({ replace: [], delete: [] });
@@ -81,6 +81,13 @@ describe('planRouteChanges', () => {
     const changes = planRouteChanges(desired, actual);
     expect(changes.replace.map((x) => x.dst)).toEqual(['10.244.1.0/26', '10.244.2.0/26']);
     expect(changes.delete.map((x) => x.dst)).toEqual(['10.244.7.0/26']);
+  });
+
+  it('moves a route of ours left at another metric (an older version) by adding the new one and deleting the old', () => {
+    const old = r('10.244.1.0/26', { gateway: '192.168.1.11', metric: 0 });
+    const changes = planRouteChanges(desired, [...desired.filter((x) => x.dst !== old.dst), old]);
+    expect(changes).toEqual({ replace: [desired.find((x) => x.dst === old.dst)], delete: [old] });
+    expect(renderRouteBatch(changes)).toEqual([`route replace 10.244.1.0/26 via 192.168.1.11 proto ${ROUTE_PROTOCOL} metric 32`, `route del 10.244.1.0/26 proto ${ROUTE_PROTOCOL} metric 0`]);
   });
 
   it('never deletes or compares a route with another protocol', () => {
@@ -94,6 +101,7 @@ describe('planRouteChanges', () => {
     ['any device when none is wanted', r('x', { gateway: '1.1.1.1' }), r('x', { gateway: '1.1.1.1', dev: 'eth0' }), true],
     ['IPv6 gateways in different text', r('x', { gateway: 'fd00:0::1' }), r('x', { gateway: 'fd00::1' }), true],
     ['blackhole against unicast', r('x', { type: 'blackhole' }), r('x', { gateway: '1.1.1.1' }), false],
+    ['another metric', r('x', { gateway: '1.1.1.1' }), r('x', { gateway: '1.1.1.1', metric: 1024 }), false],
   ])('isSameRoute: %s', (_name, d, a, same) => {
     expect(isSameRoute(d, a)).toBe(same);
   });
@@ -111,12 +119,12 @@ describe('renderRouteBatch', () => {
       delete: [r('10.244.7.0/26', { gateway: '192.168.1.7', dev: 'eth0' }), r('10.244.8.0/26', { type: 'blackhole' })],
     });
     expect(lines).toEqual([
-      `route replace blackhole 10.244.0.0/26 proto ${ROUTE_PROTOCOL}`,
-      `route replace 10.244.1.0/26 via 192.168.1.11 proto ${ROUTE_PROTOCOL}`,
-      `route replace 10.244.2.0/26 via 192.168.2.12 dev tunl0 onlink proto ${ROUTE_PROTOCOL}`,
-      `route replace fd00:244::/122 via fd00::11 proto ${ROUTE_PROTOCOL}`,
-      `route del 10.244.7.0/26 proto ${ROUTE_PROTOCOL}`,
-      `route del blackhole 10.244.8.0/26 proto ${ROUTE_PROTOCOL}`,
+      `route replace blackhole 10.244.0.0/26 proto ${ROUTE_PROTOCOL} metric 32`,
+      `route replace 10.244.1.0/26 via 192.168.1.11 proto ${ROUTE_PROTOCOL} metric 32`,
+      `route replace 10.244.2.0/26 via 192.168.2.12 dev tunl0 onlink proto ${ROUTE_PROTOCOL} metric 32`,
+      `route replace fd00:244::/122 via fd00::11 proto ${ROUTE_PROTOCOL} metric 32`,
+      `route del 10.244.7.0/26 proto ${ROUTE_PROTOCOL} metric 32`,
+      `route del blackhole 10.244.8.0/26 proto ${ROUTE_PROTOCOL} metric 32`,
     ]);
   });
 

@@ -18,6 +18,15 @@ import type { Path } from '../rib/path.js';
 
 export type KernelRouteType = 'unicast' | 'blackhole';
 
+/**
+ * Metric of every route we program (BIRD's kernel protocol uses 32 too). The
+ * kernel keys routes by destination and metric, so a route of ours never
+ * replaces someone else's route to the same destination at another metric:
+ * a default route learned from a ToR sits beside the host's own default
+ * route instead of overwriting it.
+ */
+export const ROUTE_METRIC = 32;
+
 export interface KernelRoute {
   /** Destination CIDR, canonical ("10.244.1.0/26"). */
   readonly dst: string;
@@ -28,6 +37,7 @@ export interface KernelRoute {
   /** `onlink`: the gateway is reachable through dev without a covering route (tunnels). */
   readonly isOnlink: boolean;
   readonly protocol: number;
+  readonly metric: number;
 }
 
 export type EncapsulationMode = 'Always' | 'CrossSubnet' | 'Never';
@@ -85,7 +95,7 @@ function encapsulates(mode: EncapsulationMode, isSameSubnet: boolean): boolean {
 }
 
 function route(dst: string, over: Partial<KernelRoute>): KernelRoute {
-  return { dst, type: 'unicast', gateway: null, dev: null, isOnlink: false, protocol: ROUTE_PROTOCOL, ...over };
+  return { dst, type: 'unicast', gateway: null, dev: null, isOnlink: false, protocol: ROUTE_PROTOCOL, metric: ROUTE_METRIC, ...over };
 }
 
 /**
@@ -169,6 +179,7 @@ export function kernelRouteFromIp(r: IpRoute): KernelRoute {
     dev: r.dev,
     isOnlink: r.flags.includes('onlink'),
     protocol: r.protocol,
+    metric: r.metric,
   };
 }
 
@@ -180,7 +191,7 @@ function canonicalAddress(text: string | null): string | null {
 
 /** True when the kernel's route already is the desired one (a desired dev of null accepts any device). */
 export function isSameRoute(desired: KernelRoute, actual: KernelRoute): boolean {
-  if (desired.type !== actual.type || desired.protocol !== actual.protocol) return false;
+  if (desired.type !== actual.type || desired.protocol !== actual.protocol || desired.metric !== actual.metric) return false;
   if (desired.type === 'blackhole') return true;
   return (
     canonicalAddress(desired.gateway) === canonicalAddress(actual.gateway) &&
@@ -189,9 +200,10 @@ export function isSameRoute(desired: KernelRoute, actual: KernelRoute): boolean 
   );
 }
 
-function dstKey(dst: string): string {
-  const c = cidrOf(dst);
-  return c === null ? dst : `${c.family}:${c.network}/${c.prefixLength}`;
+/** The kernel's identity of a route in one table: destination and metric. */
+function routeKey(r: KernelRoute): string {
+  const c = cidrOf(r.dst);
+  return `${c === null ? r.dst : `${c.family}:${c.network}/${c.prefixLength}`} ${r.metric}`;
 }
 
 /**
@@ -201,11 +213,11 @@ function dstKey(dst: string): string {
  */
 export function planRouteChanges(desired: readonly KernelRoute[], actual: readonly KernelRoute[]): RouteChanges {
   const ours = new Map<string, KernelRoute>();
-  for (const r of actual) if (r.protocol === ROUTE_PROTOCOL) ours.set(dstKey(r.dst), r);
+  for (const r of actual) if (r.protocol === ROUTE_PROTOCOL) ours.set(routeKey(r), r);
   const wanted = new Set<string>();
   const replace: KernelRoute[] = [];
   for (const d of desired) {
-    const key = dstKey(d.dst);
+    const key = routeKey(d);
     wanted.add(key);
     const a = ours.get(key);
     if (a === undefined || !isSameRoute(d, a)) replace.push(d);
@@ -223,18 +235,18 @@ function describeRoute(r: KernelRoute): string {
     if (r.dev !== null) parts.push('dev', r.dev);
     if (r.isOnlink) parts.push('onlink');
   }
-  parts.push('proto', String(r.protocol));
+  parts.push('proto', String(r.protocol), 'metric', String(r.metric));
   return parts.join(' ');
 }
 
 /**
  * `ip -batch` lines for the changes: every `route replace` first, then every
- * `route del` (matched by destination and our protocol only, so a route of
- * someone else's to the same destination survives).
+ * `route del` (matched by destination, our protocol and our metric: the
+ * kernel refuses to delete a route of someone else's).
  */
 export function renderRouteBatch(changes: RouteChanges): string[] {
   return [
     ...changes.replace.map((r) => `route replace ${describeRoute(r)}`),
-    ...changes.delete.map((r) => `route del ${r.type === 'blackhole' ? 'blackhole ' : ''}${r.dst} proto ${r.protocol}`),
+    ...changes.delete.map((r) => `route del ${r.type === 'blackhole' ? 'blackhole ' : ''}${r.dst} proto ${r.protocol} metric ${r.metric}`),
   ];
 }
