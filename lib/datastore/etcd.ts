@@ -546,6 +546,8 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
   /** The gRPC Watch stream this watch owns; undefined while relisting or waiting to reconnect. */
   private stream: WatchStream | undefined;
   private reconnectDelayMs = 0;
+  /** Back-off between relists after cancels other than compaction; reset once events flow. */
+  private cancelDelayMs = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** etcd key → object, as the consumer knows it. */
   private known = new Map<string, T>();
@@ -601,23 +603,36 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
 
   private onStreamResponse(stream: WatchStream, response: IWatchResponse): void {
     if (this.stream !== stream) return;
-    if (response.created) this.reconnectDelayMs = 0;
+    if (response.created && !response.canceled) this.reconnectDelayMs = 0;
     if (response.canceled) {
       // compact_revision set: our start revision is gone. Anything else (a cancel_reason): we
       // can't trust our place either. Relisting gives the exact difference in both cases.
       this.dropStream();
+      const isCompacted = response.compact_revision !== '0' && response.compact_revision !== '';
       this.init.onProblem?.({
         reason: 'canceled',
         error: new Error(
-          response.compact_revision !== '0' && response.compact_revision !== ''
+          isCompacted
             ? `etcd compacted up to revision ${response.compact_revision}; the watch was at ${this.lastRevision}`
             : `etcd canceled the watch: ${response.cancel_reason}`,
         ),
       });
-      void this.relist('resynced');
+      if (isCompacted) {
+        void this.relist('resynced');
+        return;
+      }
+      // A cancel that relisting will not cure (permissions, a bad range) must not spin: back off.
+      this.cancelDelayMs = Math.min(Math.max(this.cancelDelayMs * 2, 50), this.init.maxBackoffMs);
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = undefined;
+        if (!this.isClosed) void this.relist('resynced');
+      }, this.cancelDelayMs);
       return;
     }
-    if (!response.created) this.onResponse(response);
+    if (!response.created) {
+      if (response.events.length > 0) this.cancelDelayMs = 0;
+      this.onResponse(response);
+    }
   }
 
   /** The stream broke (or could not be opened): reconnect after a back-off, resuming where we are. */
