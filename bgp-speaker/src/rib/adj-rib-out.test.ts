@@ -39,6 +39,7 @@ const rows: Row[] = [
   ['not a reflector: a client flag alone does not reflect', path(P, CLIENT2), out(NODE3), ME, null],
   ['reflector: non-client to client gets ORIGINATOR_ID and our CLUSTER_ID', path(P, NODE3, { localPref: 100 }), out(CLIENT4), RR, { nextHop: '10.0.0.3', attributes: { origin: 'IGP', asPath: [], localPref: 100, originatorId: '10.0.0.3', clusterList: ['10.0.0.250'] } }],
   ['reflector: client to non-client, CLUSTER_ID prepended, ORIGINATOR_ID kept', path(P, CLIENT2, { localPref: 100, originatorId: '10.0.0.7', clusterList: ['10.0.0.251'] }), out(NODE3), RR, { nextHop: '10.0.0.2', attributes: { origin: 'IGP', asPath: [], localPref: 100, originatorId: '10.0.0.7', clusterList: ['10.0.0.250', '10.0.0.251'] } }],
+  ['reflector: next-hop-self does not apply to reflected paths', path(P, NODE3, { localPref: 100 }), out(CLIENT4, { isNextHopSelf: true }), RR, { nextHop: '10.0.0.3', attributes: { origin: 'IGP', asPath: [], localPref: 100, originatorId: '10.0.0.3', clusterList: ['10.0.0.250'] } }],
   ['reflector: non-client to non-client is not sent', path(P, NODE2), out(NODE3), RR, null],
   ['reflector: never back to the originator', path(P, CLIENT2, { originatorId: '10.0.0.4' }), out(CLIENT4), RR, null],
   ['never back to the peer it came from', path(P, TOR), out(TOR), ME, null],

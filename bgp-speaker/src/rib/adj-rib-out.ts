@@ -89,7 +89,7 @@ export function prependAs(segments: readonly AsPathSegment[] | undefined, asn: n
  *   peer, from a non-client to clients only; then ORIGINATOR_ID is set if
  *   absent and our CLUSTER_ID is prepended to CLUSTER_LIST; never back to the originator
  * - to iBGP: LOCAL_PREF present (100 if absent); NEXT_HOP kept unless
- *   next-hop-self, ourselves for our own paths
+ *   next-hop-self (never for reflected paths), ourselves for our own paths
  * - to eBGP: our AS prepended (confederation segments removed), NEXT_HOP
  *   ourselves unless keepOriginalNextHop, LOCAL_PREF / ORIGINATOR_ID /
  *   CLUSTER_LIST removed, MED removed unless the path began in our AS
@@ -112,7 +112,8 @@ export function exportPath(best: Path, to: OutPeer, me: SpeakerIdentity): OutRou
   };
 
   if (to.peer.isInternal) {
-    if (from !== null && from.isInternal) {
+    const isReflected = from !== null && from.isInternal;
+    if (isReflected) {
       const isReflecting = from.isRouteReflectorClient || to.peer.isRouteReflectorClient;
       if (!isReflecting || me.clusterId === null) return null;
       const originator = attrs.originatorId ?? from.routerId;
@@ -122,7 +123,8 @@ export function exportPath(best: Path, to: OutPeer, me: SpeakerIdentity): OutRou
     }
     attrs.localPref ??= DEFAULT_LOCAL_PREF;
     attrs.asPath ??= [];
-    if (from === null || to.isNextHopSelf === true) useSelf();
+    // RFC 4456 §10: a reflector does not change what it reflects, next hop included.
+    if (from === null || (to.isNextHopSelf === true && !isReflected)) useSelf();
   } else {
     const path = attrs.asPath ?? [];
     if (path.some((s) => s.asns.includes(to.peer.asn))) return null;
