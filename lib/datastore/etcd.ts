@@ -40,8 +40,9 @@
  *   client-side.
  *
  * ## Watch
- * An etcd watch on the same prefix from `revision + 1`, on a gRPC Watch
- * stream of its own. Events come in revision order; the watch keeps the
+ * An etcd watch on the same prefix, on a gRPC Watch stream of its own,
+ * delivering every change after `from.revision` (or after its own first
+ * list). Events come in revision order; the watch keeps the
  * state its consumer has (from.items plus every event since) for two
  * reasons: a label-selected watch turns "no longer matches" into `deleted`
  * and "now matches" into `added`, and after compaction it can deliver the
@@ -61,18 +62,22 @@
  *   catches up in batches), shares one stream and one attach queue between
  *   all watchers, and reports compaction only as a generic 'error'; with our
  *   own stream, compact_revision is read directly.
- * - Compaction (etcd cancels the watch with compact_revision), or any other
- *   cancellation: relist, deliver the difference against the tracked state
- *   as added/modified/deleted, then `{type: 'resynced'}`, then watch on from
- *   the relist's revision. The difference comes in revision order: added and
+ * - Compaction (etcd cancels the watch with compact_revision): relist,
+ *   deliver the difference against the tracked state as
+ *   added/modified/deleted, then `{type: 'resynced'}`, then watch on from the
+ *   relist's revision. The difference comes in revision order: added and
  *   modified objects by their mod_revision, then deletions at the relist's
- *   revision. A failing relist is retried with back-off.
+ *   revision. Any other cancellation does the same after a back-off (so a
+ *   cancel that relisting can't cure doesn't spin). A failing relist is
+ *   retried with back-off.
  * - Events buffer without bound if the consumer does not read them.
  *
  * ## Errors
  * gRPC unavailability, deadlines (every unary call has one:
  * `requestTimeoutMs`) and open circuit breakers become
- * ERR_DATASTORE_UNAVAILABLE naming the endpoints. Requests are not retried
+ * ERR_DATASTORE_UNAVAILABLE naming the endpoints; OUT_OF_RANGE (a read at a
+ * compacted revision) is ERR_DATASTORE_COMPACTED; INVALID_ARGUMENT (e.g. a
+ * value over etcd's request size limit) is ERR_VALIDATION. Requests are not retried
  * here: a retried transaction whose first attempt landed would report
  * ALREADY_EXISTS or CONFLICT for our own write; callers retry on
  * ERR_DATASTORE_UNAVAILABLE knowing what they wrote.
@@ -226,6 +231,7 @@ export class EtcdDatastore implements Datastore {
   }
 
   /**
+   * @internal (used by the watch)
    * A consistent read of a prefix, decoded and filtered, keyed by etcd key:
    * pages of `listPageSize` keys, every page after the first read at the
    * first page's revision (as the Kubernetes API server pages etcd). If that
