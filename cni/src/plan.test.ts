@@ -91,6 +91,7 @@ describe('planAttachment', () => {
     expect(plan.hostCommands).toEqual([
       `link add ${host} mtu 1450 address ee:ee:ee:ee:ee:ee type veth peer name eth0 mtu 1450 address ${plan.podMac} netns /var/run/netns/cni-1`,
       `link set ${host} up`,
+      `route replace 169.254.1.1/32 dev lo scope link proto ${ROUTE_PROTOCOL}`,
       `route replace 10.250.0.5/32 dev ${host} scope link proto ${ROUTE_PROTOCOL}`,
     ]);
     expect(plan.podCommands).toEqual([
@@ -116,6 +117,7 @@ describe('planAttachment', () => {
     const host = plan.hostIfName;
     expect(plan.hostCommands.slice(1)).toEqual([
       `link set ${host} up`,
+      `route replace 169.254.1.1/32 dev lo scope link proto ${ROUTE_PROTOCOL}`,
       `addr add fe80::1/64 dev ${host} nodad`,
       `route replace 10.250.0.5/32 dev ${host} scope link proto ${ROUTE_PROTOCOL}`,
       `route replace fd74:7274::5/128 dev ${host} proto ${ROUTE_PROTOCOL}`,
@@ -129,6 +131,12 @@ describe('planAttachment', () => {
       'route add ::/0 via fe80::1 dev eth0',
     ]);
     expect(plan.sysctls.map((s) => s.key)).toContain(`net/ipv6/conf/${host}/forwarding`);
+  });
+
+  it('plans an IPv6-only pod without the IPv4 gateway route or proxy ARP', () => {
+    const plan = planAttachment({ ...v4Request, addresses: [{ family: 6, address: 'fd74:7274::5', prefixLength: 128 }] });
+    expect(plan.hostCommands.some((c) => c.includes('169.254.1.1'))).toBe(false);
+    expect(plan.sysctls.map((s) => s.key)).toEqual([`net/ipv6/conf/${plan.hostIfName}/forwarding`]);
   });
 
   it('is a function of its input (same in, same out)', () => {

@@ -15,8 +15,9 @@
  *             <pod>/32 (and <pod6>/128 nodad), up
  *             default via 169.254.1.1 dev eth0 onlink  (::/0 via fe80::1 dev eth0)
  * The pod sends everything to 169.254.1.1; the host end answers that ARP by
- * proxy (proxy_arp answers for any address the host has a route to through
- * another device: the host's default route, calico#3270) and routes.
+ * proxy (proxy_arp answers for any address the host routes through another
+ * device; `169.254.1.1/32 dev lo`, added by every IPv4 attachment, makes
+ * that true on a host without a default route too: calico#3270) and routes.
  * For IPv6 the host end simply owns fe80::1 (added without DAD, so nothing
  * waits on it), which answers neighbour solicitations with no proxy at all.
  */
@@ -92,6 +93,15 @@ export interface AttachmentPlan {
 }
 
 export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
+
+/**
+ * The host-wide route that lets proxy ARP answer for the pods' gateway on
+ * every host, default route or not (calico#3270). Shared by all pods, so no
+ * undo or DEL removes it; `replace` makes it idempotent. Packets addressed
+ * to 169.254.1.1 itself go to the host's loopback instead of the default
+ * gateway, which nothing relies on.
+ */
+export const GATEWAY_ROUTE_COMMAND = `route replace ${POD_GATEWAY_IPV4}/32 dev lo scope link proto ${ROUTE_PROTOCOL}`;
 
 /** Bytes an encapsulation adds to each packet, to take off the uplink MTU. */
 export const ENCAPSULATION_OVERHEAD = {
@@ -228,6 +238,9 @@ export function planAttachment(req: AttachmentRequest): AttachmentPlan {
     // One command makes both ends, the pod end directly in its namespace (DESIGN.md: no namespace move).
     `link add ${host} mtu ${mtu} address ${HOST_VETH_MAC} type veth peer name ${pod} mtu ${mtu} address ${podMac} netns ${netns.path}`,
     `link set ${host} up`,
+    // Proxy ARP answers only for an address the host routes through another device;
+    // a host without a default route would leave the pods' gateway silent (calico#3270).
+    ...(hasV4 ? [GATEWAY_ROUTE_COMMAND] : []),
     ...hostAddresses.map((a) => `addr add ${a.address}/${a.prefixLength} dev ${host} nodad`),
     ...hostRoutes.map((r) => `route replace ${r.dst} dev ${host}${r.family === 4 ? ' scope link' : ''} proto ${ROUTE_PROTOCOL}`),
   ];

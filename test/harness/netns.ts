@@ -60,6 +60,16 @@ export async function pollUntil<T>(
   }
 }
 
+/** Whether the host has the pods' gateway route that attachments add (cni/src/plan.ts GATEWAY_ROUTE_COMMAND). */
+export async function hasGatewayRoute(h: { hostIp: IpRunner }): Promise<boolean> {
+  return (await h.hostIp.routes(4)).some((r) => r.dst === '169.254.1.1/32' && r.dev === 'lo');
+}
+
+/** Removes that route (after tests on a shared host namespace that did not have it before). */
+export async function removeGatewayRoute(h: { hostIp: IpRunner }): Promise<void> {
+  if (await hasGatewayRoute(h)) await h.hostIp.batch(['route del 169.254.1.1/32 dev lo']);
+}
+
 export interface NetnsHarness {
   /** The host (this process's namespace) as an IpRunner. */
   readonly hostIp: IpRunner;

@@ -11,18 +11,20 @@
  * How the pod reaches its gateway 169.254.1.1: nothing owns that address.
  * The pod ARPs for it on eth0; the host end has proxy_arp=1, and the kernel
  * answers a proxied ARP when it has a route to the target through another
- * device: here the host's default route (calico#3270: on a host without one,
- * proxy ARP stays silent; the first test checks that precondition and says
- * so). For IPv6 the host end owns fe80::1 itself.
+ * device. On a host without a default route there is none (calico#3270), so
+ * every IPv4 attachment adds `169.254.1.1/32 dev lo`; one test plays such a
+ * node in a namespace and shows the ping fail without that route. The route
+ * is host-wide, so these tests remove it afterwards if it was not there.
+ * For IPv6 the host end owns fe80::1 itself.
  */
 import { randomInt } from 'node:crypto';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
 import { hasErrorCode } from '../../../lib/errors.js';
 import { runCommand } from '../../../lib/kernel/exec.js';
 import { readUplinkMtu } from '../../../lib/kernel/ip.js';
 import { netnsExists, type NetnsRef } from '../../../lib/kernel/netns.js';
-import { createProcSysctl } from '../../../lib/kernel/sysctl.js';
+import { createProcSysctl, type Sysctl } from '../../../lib/kernel/sysctl.js';
 import {
   attachWorkload,
   executeDetach,
@@ -39,7 +41,7 @@ import {
   type AttachmentPlan,
   type PodAddress,
 } from '../../../cni/src/plan.js';
-import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName } from '../../harness/netns.js';
+import { createNetnsHarness, hasGatewayRoute, kernelAccessProblem, pollUntil, removeGatewayRoute, uniqueName } from '../../harness/netns.js';
 
 const problem = await kernelAccessProblem();
 if (problem !== null) console.warn(`skipping test/integration/cni/datapath.test.ts: ${problem}`);
@@ -49,12 +51,28 @@ const subnet = randomInt(1, 250);
 const v4 = (host: number): PodAddress => ({ family: 4, address: `10.250.${subnet}.${host}`, prefixLength: 32 });
 const v6 = (host: number): PodAddress => ({ family: 6, address: `fd74:7274:${subnet.toString(16)}::${host.toString(16)}`, prefixLength: 128 });
 
+/** /proc/sys of another namespace, for a test that plays a node in a namespace (a plugin writes its own). */
+function sysctlIn(ns: NetnsRef): Sysctl {
+  return {
+    read: async (key) => (await runCommand('cat', [`/proc/sys/${key}`], { netns: ns.path })).trim(),
+    write: async (key, value) => {
+      await runCommand('sh', ['-c', 'printf %s "$2" > "/proc/sys/$1"', 'sh', key, value], { netns: ns.path });
+    },
+  };
+}
+
 describe.skipIf(problem !== null)('CNI datapath in real namespaces', () => {
   const h = createNetnsHarness();
   const runners: DatapathRunners = { ip: h.hostIp, sysctl: createProcSysctl(), netnsExists };
+  let hadGatewayRoute = true;
 
   afterEach(async () => {
     await h.cleanup();
+  });
+  // Attachments add the host-wide 169.254.1.1/32 dev lo route (plan.ts GATEWAY_ROUTE_COMMAND);
+  // this host namespace is shared, so leave it as it was found.
+  afterAll(async () => {
+    if (!hadGatewayRoute) await removeGatewayRoute(h);
   });
 
   /** A pod namespace and the plan to attach it (its host end is tracked for cleanup). */
@@ -78,11 +96,7 @@ describe.skipIf(problem !== null)('CNI datapath in real namespaces', () => {
   }
 
   beforeAll(async () => {
-    // The proxy-ARP precondition (calico#3270), stated rather than assumed.
-    const defaults = (await h.hostIp.routes(4)).filter((r) => r.dst === '0.0.0.0/0');
-    if (defaults.length === 0) {
-      throw new Error('the host namespace has no IPv4 default route: proxy ARP will not answer for 169.254.1.1 (calico#3270)');
-    }
+    hadGatewayRoute = await hasGatewayRoute(h);
   });
 
   it('ADD makes the pod end in its netns with a /32, a default route via 169.254.1.1, and a proto route on the host', async () => {
@@ -266,6 +280,25 @@ describe.skipIf(problem !== null)('CNI datapath in real namespaces', () => {
     expect(await h.ping(null, `10.250.${subnet}.15`)).toBe(true);
     expect(await executeDetach(planDetach({ containerId: 'x', ifName: 'eth0', netnsPath: path }), runners)).toBe('deleted');
     expect(await h.hostIp.link(plan.hostIfName)).toBeNull();
+  });
+
+  it('a node without a default route still answers for 169.254.1.1 (calico#3270)', async () => {
+    // A namespace plays a node with no default route; the plan runs with it as the host.
+    const node = await h.makeNetns('node');
+    const nodeIp = h.hostIp.inNetns(node);
+    await nodeIp.batch(['link set lo up', `addr add 10.250.${subnet}.253/32 dev lo`]);
+    expect((await nodeIp.routes(4)).filter((r) => r.dst === '0.0.0.0/0')).toEqual([]);
+    const nodeRunners: DatapathRunners = { ip: nodeIp, sysctl: sysctlIn(node), netnsExists };
+    const pod = await h.makeNetns('pod');
+    const plan = planAttachment({ containerId: uniqueName('ctr'), ifName: 'eth0', netnsPath: pod.path, addresses: [v4(16)], mtu: 1400 });
+    await executePlan(plan, nodeRunners);
+    expect(diffAttachment(plan, await readAttachment(plan, nodeRunners))).toEqual([]);
+    expect(await h.ping(pod, `10.250.${subnet}.253`)).toBe(true);
+
+    // The control: without the gateway route, the same pod's ARP for 169.254.1.1 gets no answer.
+    await nodeIp.batch(['route del 169.254.1.1/32 dev lo']);
+    await h.hostIp.inNetns(pod).batch(['neigh flush dev eth0']);
+    expect(await h.ping(pod, `10.250.${subnet}.253`, { timeoutSec: 1 })).toBe(false);
   });
 
   it('CHECK names what is missing', async () => {

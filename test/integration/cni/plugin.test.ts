@@ -23,7 +23,7 @@ import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { hostVethName } from '../../../cni/src/plan.js';
 import { specProblems } from '../../../cni/src/testdata/schemas.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
-import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName } from '../../harness/netns.js';
+import { createNetnsHarness, hasGatewayRoute, kernelAccessProblem, pollUntil, removeGatewayRoute, uniqueName } from '../../harness/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const PLUGIN = join(repo, 'dist/cni/src/main.js');
@@ -44,6 +44,18 @@ interface CniCall {
   stdout: string;
   stderr: string;
   json: Record<string, unknown> | null;
+}
+
+// Attachments add the host-wide route 169.254.1.1/32 dev lo; this host namespace
+// is shared, so it is removed after the file if it was not there before.
+let hadGatewayRoute = true;
+if (problem === null) {
+  beforeAll(async () => {
+    hadGatewayRoute = await hasGatewayRoute(createNetnsHarness());
+  });
+  afterAll(async () => {
+    if (!hadGatewayRoute) await removeGatewayRoute(createNetnsHarness());
+  });
 }
 
 describe.skipIf(problem !== null)('tortie-cni executable against etcd and the kernel', () => {
