@@ -95,12 +95,44 @@ export function prependAs(segments: readonly AsPathSegment[] | undefined, asn: n
  *   CLUSTER_LIST removed, MED removed unless the path began in our AS
  *   (RFC 4271 §5.1.4); not sent when the peer's AS is already in the path
  */
-export function exportPath(best: Path, to: OutPeer, me: SpeakerIdentity): OutRoute | null {
+/** The exported form of a path without its prefix: shared by every prefix that had the same input. */
+type Exported = Omit<OutRoute, 'prefix'>;
+
+/**
+ * Memo of exported forms for one (peer, identity): the prefixes of one UPDATE
+ * share one attributes object, so they are transformed and keyed once and
+ * their OutRoutes share one attributes object too.
+ */
+export type ExportCache = WeakMap<PathAttributes, Map<string, Exported | null>>;
+
+export function exportPath(best: Path, to: OutPeer, me: SpeakerIdentity, cache?: ExportCache): OutRoute | null {
   const afi = prefixAfi(best.prefix);
   if (!to.afis.includes(afi)) return null;
   const from = best.peer;
   if (from !== null && from.address === to.peer.address) return null;
   if (to.exportPolicy !== undefined && !to.exportPolicy(best, to.peer)) return null;
+  let exported: Exported | null | undefined;
+  if (cache === undefined) {
+    exported = exportAttributes(best, afi, to, me);
+  } else {
+    let byInput = cache.get(best.attributes);
+    if (byInput === undefined) {
+      byInput = new Map();
+      cache.set(best.attributes, byInput);
+    }
+    const key = `${afi} ${from?.address ?? ''} ${best.nextHop} ${best.linkLocalNextHop ?? ''}`;
+    exported = byInput.get(key);
+    if (exported === undefined) {
+      exported = exportAttributes(best, afi, to, me);
+      byInput.set(key, exported);
+    }
+  }
+  return exported === null ? null : { prefix: best.prefix, ...exported };
+}
+
+/** The attribute rules of exportPath; depends on the path's attributes, source and next hop, not its prefix. */
+function exportAttributes(best: Path, afi: number, to: OutPeer, me: SpeakerIdentity): Exported | null {
+  const from = best.peer;
   const self = afi === AFI_IPV6 ? to.localAddress.ipv6 : to.localAddress.ipv4;
 
   const attrs: { -readonly [K in keyof PathAttributes]: PathAttributes[K] } = { ...best.attributes };
@@ -136,7 +168,7 @@ export function exportPath(best: Path, to: OutPeer, me: SpeakerIdentity): OutRou
     if (from === null || to.keepOriginalNextHop !== true) useSelf();
   }
   if (nextHop === undefined || nextHop === '') return null;
-  return { prefix: best.prefix, nextHop, linkLocalNextHop, attributes: attrs, key: attributesKey(attrs, nextHop, linkLocalNextHop) };
+  return { nextHop, linkLocalNextHop, attributes: attrs, key: attributesKey(attrs, nextHop, linkLocalNextHop) };
 }
 
 function groupAnnouncements(routes: readonly OutRoute[]): AnnouncementGroup[] {
@@ -152,6 +184,7 @@ function groupAnnouncements(routes: readonly OutRoute[]): AnnouncementGroup[] {
 /** The routes sent to one peer; each plan is assumed sent (a new session starts a new AdjRibOut). */
 export class AdjRibOut {
   readonly #sent = new Map<string, OutRoute>();
+  readonly #cache: ExportCache = new WeakMap();
 
   constructor(
     readonly to: OutPeer,
@@ -172,7 +205,7 @@ export class AdjRibOut {
     const withdrawn: string[] = [];
     const announce: OutRoute[] = [];
     for (const { prefix, best } of changes.changed) {
-      const route = best === null ? null : exportPath(best, this.to, this.me);
+      const route = best === null ? null : exportPath(best, this.to, this.me, this.#cache);
       const previous = this.#sent.get(prefix);
       if (route === null) {
         if (previous !== undefined) {

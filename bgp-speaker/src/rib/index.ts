@@ -9,6 +9,7 @@ export {
   prependAs,
   type Advertisements,
   type AnnouncementGroup,
+  type ExportCache,
   type ExportPolicy,
   type OutPeer,
   type OutRoute,
