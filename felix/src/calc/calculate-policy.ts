@@ -77,7 +77,8 @@ export function calculatePolicy(snapshot: PolicySnapshot): DesiredPolicyState {
   }
   for (const hep of [...snapshot.hostEndpoints].sort((a, b) => cmp(a.name, b.name))) {
     members.push({ labels: hep.labels, cidrs: hostCidrs(hep.expectedIps), ports: hep.ports });
-    if (hep.node === snapshot.nodeName && hep.interfaceName !== null && hep.interfaceName !== '*') {
+    // A host endpoint found only by expectedIPs (no interfaceName) is not enforced yet; `*` is all interfaces.
+    if (hep.node === snapshot.nodeName && hep.interfaceName !== null) {
       locals.push({ id: hep.name, interfaceName: hep.interfaceName, labels: hep.labels, ipv4: [], ipv6: [], isHost: true });
     }
   }

@@ -18,10 +18,19 @@ export function workloadChainName(interfaceName: string, direction: Direction): 
   return `${direction === 'ingress' ? 'tw' : 'fw'}-${interfaceName}`;
 }
 
-/** To-host (ingress policy) and from-host (egress policy) chains of a host endpoint. */
+/**
+ * To-host (ingress policy) and from-host (egress policy) chains of a host
+ * endpoint. The all-interfaces endpoint (`*`) gets `th/all-interfaces`: an
+ * interface name cannot hold `/`, so it never collides (and nft's JSON
+ * parser reads `*` in a name as a wildcard).
+ */
 export function hostEndpointChainName(interfaceName: string, direction: Direction): string {
-  return `${direction === 'ingress' ? 'th' : 'fh'}-${interfaceName}`;
+  const prefix = direction === 'ingress' ? 'th' : 'fh';
+  return interfaceName === ALL_INTERFACES ? `${prefix}/all-interfaces` : `${prefix}-${interfaceName}`;
 }
+
+/** HostEndpoint interfaceName for all of the host's interfaces. */
+export const ALL_INTERFACES = '*';
 
 export function addressSetName(kind: 'sel' | 'net', family: 4 | 6, source: string): string {
   return `${kind}${family}-${shortHash(source)}`;

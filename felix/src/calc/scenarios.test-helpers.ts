@@ -154,6 +154,17 @@ export const SCENARIOS: Readonly<Record<string, PolicySnapshot>> = {
     policies: mixedPolicies,
   },
   'custom-failsafe': { ...base, hostEndpoints: [hostEth0], config: customFailsafe.value },
+  'host-all-interfaces': {
+    ...base,
+    hostEndpoints: [hostEth0, { name: 'node1-all', node: 'node1', interfaceName: '*', expectedIps: ['192.168.0.10', '10.0.0.10'], labels: { role: 'node', all: 'true' }, ports: [] }],
+    policies: [
+      tortie({
+        kind: 'GlobalNetworkPolicy',
+        metadata: { name: 'node-ssh' },
+        spec: { selector: 'all == "true"', types: ['Ingress', 'Egress'], ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [22, 10250] } }], egress: [{ action: 'Allow' }] },
+      }),
+    ],
+  },
 };
 
 const mixed = SCENARIOS['mixed']!;

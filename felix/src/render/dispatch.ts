@@ -1,6 +1,6 @@
 import { HOST_VETH_PREFIX } from '../../../lib/contract.js';
 import type { DirectionPlan, EndpointPlan } from '../calc/desired.js';
-import { hostEndpointChainName, workloadChainName } from '../calc/names.js';
+import { ALL_INTERFACES, hostEndpointChainName, workloadChainName } from '../calc/names.js';
 import type { Direction } from '../model/policies.js';
 import { MARK_ALLOW, MARK_PASS } from './marks.js';
 import {
@@ -17,7 +17,6 @@ import {
   payload,
   ret,
   rule,
-  verdictJump,
   verdictGoto,
   gotoChain,
   type NftMapObj,
@@ -32,14 +31,31 @@ export const MAP_TO_HOST = 'to-host';
 export const MAP_FROM_HOST = 'from-host';
 
 /**
- * Workload maps hold `goto` verdicts: an endpoint chain ends the walk (drop,
- * accept, or goto the next dispatch), so a packet from a known pod never comes
- * back to the base chain's "unknown interface" drop. Host maps hold `jump`.
+ * Maps hold `goto` verdicts: an endpoint chain ends the walk (drop, accept,
+ * goto the next dispatch, or return, which after a goto from a base chain is
+ * the base chain's policy), so a packet never comes back to the base chain's
+ * later rules ("unknown interface" drop, the all-interfaces host endpoint).
  */
-export function renderDispatchMap(name: string, endpoints: readonly EndpointPlan[], chainOf: (ifname: string) => string, verdict: 'goto' | 'jump'): { map: NftMapObj } {
+export function renderDispatchMap(name: string, endpoints: readonly EndpointPlan[], chainOf: (ifname: string) => string): { map: NftMapObj } {
   const m: NftMapObj = { ...inTable, name, type: 'ifname', map: 'verdict' };
-  if (endpoints.length > 0) m.elem = endpoints.map((ep) => [ep.interfaceName, verdict === 'goto' ? verdictGoto(chainOf(ep.interfaceName)) : verdictJump(chainOf(ep.interfaceName))]);
+  const named = endpoints.filter((ep) => ep.interfaceName !== ALL_INTERFACES);
+  if (named.length > 0) m.elem = named.map((ep) => [ep.interfaceName, verdictGoto(chainOf(ep.interfaceName))]);
   return { map: m };
+}
+
+/**
+ * After the host maps: traffic of any other host interface (not loopback, not
+ * a pod's) goes to the all-interfaces host endpoint, when there is one.
+ */
+export function renderAllInterfacesDispatch(chainName: string, key: 'iifname' | 'oifname', hostEndpoints: readonly EndpointPlan[], direction: Direction): NftObject[] {
+  if (!hostEndpoints.some((ep) => ep.interfaceName === ALL_INTERFACES)) return [];
+  return [
+    rule(
+      chainName,
+      [match(meta(key), '!=', 'lo'), match(meta(key), '!=', WORKLOAD_INTERFACES), gotoChain(hostEndpointChainName(ALL_INTERFACES, direction))],
+      'all-interfaces host endpoint',
+    ),
+  ];
 }
 
 /** Regular chain: the to-workload half of forward, reached from forward or from an allowing fw-<if>. */

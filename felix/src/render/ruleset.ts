@@ -9,6 +9,7 @@ import {
   CHAIN_TO_WORKLOAD_DISPATCH,
   WORKLOAD_INTERFACES,
   hostEndpointChains,
+  renderAllInterfacesDispatch,
   renderToWorkloadDispatch,
   renderDispatchMap,
   workloadChains,
@@ -98,9 +99,11 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     ...conntrack(CHAIN_INPUT),
     ...renderFailsafe(CHAIN_INPUT, desired.failsafe.inbound, 'inbound'),
     rule(CHAIN_INPUT, [{ vmap: { key: meta('iifname'), data: `@${MAP_TO_HOST}` } }], 'to host endpoint dispatch'),
+    ...renderAllInterfacesDispatch(CHAIN_INPUT, 'iifname', desired.hostEndpoints, 'ingress'),
     ...conntrack(CHAIN_OUTPUT),
     ...renderFailsafe(CHAIN_OUTPUT, desired.failsafe.outbound, 'outbound'),
     rule(CHAIN_OUTPUT, [{ vmap: { key: meta('oifname'), data: `@${MAP_FROM_HOST}` } }], 'from host endpoint dispatch'),
+    ...renderAllInterfacesDispatch(CHAIN_OUTPUT, 'oifname', desired.hostEndpoints, 'egress'),
   ]);
 
   for (const e of [...desired.workloads.map(workloadChains), ...desired.hostEndpoints.map(hostEndpointChains)]) {
@@ -113,10 +116,10 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
   }
 
   const maps = [
-    renderDispatchMap(MAP_FROM_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'egress'), 'goto'),
-    renderDispatchMap(MAP_TO_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'ingress'), 'goto'),
-    renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress'), 'jump'),
-    renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress'), 'jump'),
+    renderDispatchMap(MAP_FROM_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'egress')),
+    renderDispatchMap(MAP_TO_WORKLOAD, desired.workloads, (i) => workloadChainName(i, 'ingress')),
+    renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress')),
+    renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress')),
   ].map((m) => m.map);
   return { chains, sets: desired.sets.map((s) => renderSet(s).set), maps };
 }
