@@ -97,6 +97,7 @@ import {
   GRPCGenericError,
   GRPCInvalidArgumentError,
   GRPCOutOfRangeError,
+  GRPCResourceExhastedError,
   Range,
   isRecoverableError,
   type CallContext,
@@ -423,8 +424,12 @@ export class EtcdDatastore implements Datastore {
     if (err instanceof GRPCOutOfRangeError) {
       return new TortieError('ERR_DATASTORE_COMPACTED', `${operation} at ${where}: ${message}`, { cause: err });
     }
-    if (err instanceof GRPCInvalidArgumentError) {
-      return new TortieError('ERR_VALIDATION', `${operation} refused by ${where}: ${message}`, { cause: err });
+    // Over etcd's --max-request-bytes (1.5 MiB by default) etcd answers INVALID_ARGUMENT "request is
+    // too large"; past its gRPC limit (that plus 512 KiB), RESOURCE_EXHAUSTED "received message larger
+    // than max". Only the message tells the latter from a full database (also RESOURCE_EXHAUSTED),
+    // which is an outage, not a bad object.
+    if (err instanceof GRPCInvalidArgumentError || (err instanceof GRPCResourceExhastedError && /larger than max/.test(message))) {
+      return new TortieError('ERR_VALIDATION', `${operation} refused by ${where}, the request is too large: ${message}`, { cause: err });
     }
     if (
       isBrokenCircuitError(err) ||

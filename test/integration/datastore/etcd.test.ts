@@ -157,6 +157,20 @@ describe('etcdv3 datastore specifics', () => {
     }
   });
 
+  it('an object over etcd\'s request size limit is ERR_VALIDATION, not UNAVAILABLE', async () => {
+    // Over --max-request-bytes (1.5 MiB) and over etcd's gRPC receive limit (2 MiB): two different gRPC errors.
+    for (const bytes of [1.8 * 1024 * 1024, 2.5 * 1024 * 1024]) {
+      const huge: StoredObject = {
+        apiVersion: Kinds.IPPool.apiVersion,
+        kind: 'IPPool',
+        metadata: { name: 'huge' },
+        spec: { padding: 'x'.repeat(bytes) },
+      };
+      await expect(ds.create(Kinds.IPPool, huge)).rejects.toMatchObject({ code: 'ERR_VALIDATION', message: expect.stringContaining('too large') });
+    }
+    expect(await ds.get(Kinds.IPPool, 'huge')).toBeNull();
+  });
+
   it('a value under the prefix that is not one of our objects is treated as absent', async () => {
     await raw.put('/tortie/v1/crd.tortie.dev/ippools/garbage').value('not json');
     const listed = await ds.list(Kinds.IPPool);
