@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { path, peer } from '../rib/paths.test-helpers.js';
-import { calculateBlockPaths, calculateServicePaths, communitiesFor, type BlockRecord } from './blocks.js';
-import { calculateExportPolicy } from './export-policy.js';
+import type { BGPConfigurationSpec, IPAMBlockSpec, IPPoolSpec } from '../../../crds/src/index.js';
+import type { PoolRouting } from '../program/routes.js';
+import { calculateBlockPaths, calculateServicePaths, communitiesFor, type BlockRecord, type ServiceAdvertisement } from './blocks.js';
+import { calculateExportPolicy, type PoolExport } from './export-policy.js';
 import { parseCidr } from '../../../lib/cidr.js';
 
 const NODE = { ipv4: '192.168.1.10', ipv6: 'fd00::10' };
@@ -98,5 +100,13 @@ describe('calculateExportPolicy', () => {
     ['a prefix wider than the pool', '10.0.0.0/8', false],
   ])('%s: %s → %s', (_name, prefix, expected) => {
     expect(policy(path(prefix, null), TOR)).toBe(expected);
+  });
+});
+
+describe('the crds types fit', () => {
+  it('IPAMBlockSpec, BGPConfigurationSpec and IPPoolSpec are accepted as they are (checked by tsc)', () => {
+    const accepts = (_b: BlockRecord, _s: ServiceAdvertisement, _p: PoolExport, _r: PoolRouting): boolean => true;
+    const fits = (b: IPAMBlockSpec, s: BGPConfigurationSpec, p: IPPoolSpec): boolean => accepts(b, s, p, p);
+    expect(typeof fits).toBe('function');
   });
 });
