@@ -99,9 +99,14 @@ describe('AdjRibOut.planUpdates', () => {
 
   it('compares the whole table after a policy change, withdrawing what is no longer wanted', () => {
     const ribOut = new AdjRibOut(out(TOR), ME);
-    ribOut.planUpdates({ changed: [a, b].map((best) => ({ prefix: best.prefix, best })) });
-    expect(ribOut.planFullTable([b, c])).toEqual({ withdrawn: [a.prefix], announced: [expect.objectContaining({ prefixes: [c.prefix] })] });
-    expect(ribOut.resend().announced.flatMap((g) => g.prefixes).sort()).toEqual([c.prefix, b.prefix].sort());
+    ribOut.planUpdates({ changed: [a, b, c].map((best) => ({ prefix: best.prefix, best })) });
+    expect(ribOut.planFullTable([a, b, c])).toEqual({ withdrawn: [], announced: [] });
+    ribOut.setPeer(out(TOR, { exportPolicy: (p) => p.prefix !== a.prefix }));
+    expect(ribOut.planFullTable([a, b, c])).toEqual({ withdrawn: [a.prefix], announced: [] });
+    ribOut.setPeer(out(TOR));
+    expect(ribOut.planFullTable([b, c])).toEqual({ withdrawn: [], announced: [] });
+    expect(ribOut.planFullTable([a, c])).toEqual({ withdrawn: [b.prefix], announced: [expect.objectContaining({ prefixes: [a.prefix] })] });
+    expect(ribOut.resend().announced.flatMap((g) => g.prefixes).sort()).toEqual([a.prefix, c.prefix].sort());
   });
 });
 

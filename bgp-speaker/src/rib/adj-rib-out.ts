@@ -184,12 +184,28 @@ function groupAnnouncements(routes: readonly OutRoute[]): AnnouncementGroup[] {
 /** The routes sent to one peer; each plan is assumed sent (a new session starts a new AdjRibOut). */
 export class AdjRibOut {
   readonly #sent = new Map<string, OutRoute>();
-  readonly #cache: ExportCache = new WeakMap();
+  #cache: ExportCache = new WeakMap();
+  #to: OutPeer;
 
   constructor(
-    readonly to: OutPeer,
+    to: OutPeer,
     readonly me: SpeakerIdentity,
-  ) {}
+  ) {
+    this.#to = to;
+  }
+
+  get to(): OutPeer {
+    return this.#to;
+  }
+
+  /**
+   * New export settings for the same session (export policy, next-hop
+   * options): follow with `planFullTable` to send what they change.
+   */
+  setPeer(to: OutPeer): void {
+    this.#to = to;
+    this.#cache = new WeakMap();
+  }
 
   /** Prefixes currently advertised to the peer ("prefixes sent" in node status). */
   get size(): number {
@@ -205,7 +221,7 @@ export class AdjRibOut {
     const withdrawn: string[] = [];
     const announce: OutRoute[] = [];
     for (const { prefix, best } of changes.changed) {
-      const route = best === null ? null : exportPath(best, this.to, this.me, this.#cache);
+      const route = best === null ? null : exportPath(best, this.#to, this.me, this.#cache);
       const previous = this.#sent.get(prefix);
       if (route === null) {
         if (previous !== undefined) {
@@ -221,8 +237,8 @@ export class AdjRibOut {
   }
 
   /**
-   * Compares the whole Loc-RIB with what was sent: for a new export policy
-   * or session settings, where any sent prefix may have to go.
+   * Compares the whole Loc-RIB with what was sent: after `setPeer` (a new
+   * export policy or next-hop setting), where any sent prefix may have to go.
    */
   planFullTable(bests: Iterable<Path>): Advertisements {
     const changed = [];
