@@ -38,6 +38,8 @@ export const CniErrorCodes = {
   Kernel: 103,
   /** 104: the datastore refused an operation for a reason retrying will not fix. */
   Datastore: 104,
+  /** 105 (CHECK): an address of prevResult is no longer allocated to this container. */
+  AllocationMissing: 105,
   /** 999: anything else; the message says what. */
   Internal: 999,
 } as const;

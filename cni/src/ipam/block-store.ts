@@ -146,6 +146,28 @@ export class BlockStore {
     return this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, handleObjectName(handleId));
   }
 
+  /** Every IPAMHandle. */
+  async listHandles(): Promise<IpamHandleObject[]> {
+    return (await this.#ds.list<IpamHandleObject>(Kinds.IPAMHandle)).items;
+  }
+
+  /**
+   * The nodes recorded (`secondary.node`) on the addresses a handle holds.
+   * Garbage collection on one node must only ever release that node's handles.
+   */
+  async nodesOfHandle(handle: IpamHandleObject): Promise<Set<string>> {
+    const nodes = new Set<string>();
+    for (const cidr of Object.keys(handle.spec.block)) {
+      const block = await this.#getBlock(blockName(cidr));
+      if (block === null) continue;
+      for (const attr of block.spec.attributes) {
+        const node = attr.secondary?.node;
+        if (attr.handle_id === handle.spec.handleID && node !== undefined) nodes.add(node);
+      }
+    }
+    return nodes;
+  }
+
   /** The addresses a handle holds now, found through the blocks its IPAMHandle names. */
   async addressesOfHandle(handleId: string): Promise<AssignedAddresses> {
     const handle = await this.getHandle(handleId);
