@@ -94,13 +94,24 @@ export function stepsOf(c: NetpolCase): readonly NetpolStep[] {
   return c.steps ?? [{ policies: c.policies ?? [], probes: c.probes ?? [] }];
 }
 
+/** Where the pods are: synthetic by default; the real-connection harness passes what the CNI plugin gave. */
+export interface CaseWiring {
+  readonly address: (pod: string) => string;
+  readonly interfaceName: (pod: string) => string;
+  readonly node: string;
+}
+
 /** The cluster state after each step of a case (state carries over, as the notes say). */
-export function* caseSnapshots(file: NetpolCaseFile, c: NetpolCase): Generator<{ step: NetpolStep; index: number; snapshot: PolicySnapshot; rawPolicies: K8sNetworkPolicy[] }> {
+export function* caseSnapshots(
+  file: NetpolCaseFile,
+  c: NetpolCase,
+  wiring: CaseWiring = { address: (pod) => podAddress(file, pod), interfaceName: podInterface, node: CONFORMANCE_NODE },
+): Generator<{ step: NetpolStep; index: number; snapshot: PolicySnapshot; rawPolicies: K8sNetworkPolicy[] }> {
   const podLabels = new Map(allPods(file).map((p) => [p, { ...file.model.podLabels[p.split('/')[1]!] }]));
   const nsLabels = new Map(file.model.namespaces.map((n) => [n, { ...file.model.namespaceLabels[n] }]));
   const policies = new Map<string, K8sNetworkPolicy>();
   const ports: NamedPort[] = file.model.containerPorts.map((p) => ({ name: p.name, protocol: p.protocol, port: p.containerPort }));
-  const address = (pod: string) => podAddress(file, pod);
+  const address = wiring.address;
   for (const [index, step] of stepsOf(c).entries()) {
     for (const d of step.deletePolicies ?? []) policies.delete(`${d.namespace}/${d.name}`);
     for (const p of step.policies ?? []) policies.set(`${p.metadata.namespace}/${p.metadata.name}`, resolvePlaceholders(p, address));
@@ -117,8 +128,8 @@ export function* caseSnapshots(file: NetpolCaseFile, c: NetpolCase): Generator<{
       return {
         namespace,
         name,
-        node: CONFORMANCE_NODE,
-        interfaceName: podInterface(pod),
+        node: wiring.node,
+        interfaceName: wiring.interfaceName(pod),
         ipv4: [address(pod)],
         ipv6: [],
         labels: podLabels.get(pod) ?? {},
@@ -127,7 +138,7 @@ export function* caseSnapshots(file: NetpolCaseFile, c: NetpolCase): Generator<{
       };
     });
     const snapshot: PolicySnapshot = {
-      nodeName: CONFORMANCE_NODE,
+      nodeName: wiring.node,
       endpoints,
       hostEndpoints: [],
       namespaces: [...nsLabels.entries()].map(([name, labels]) => fromK8sNamespace({ metadata: { name, labels } })!),
