@@ -71,7 +71,15 @@ async function setup(options: { failPodBatch?: boolean; pools?: boolean } = {}) 
   let made = 0;
   const deps: DepsFactory = async () => {
     made++;
-    return { datastore: store.ds, runners: k.runners, nodeName: 'node1', log: createLogger({ level: 'silent' }) };
+    return {
+      datastore: store.ds,
+      runners: k.runners,
+      nodeName: 'node1',
+      log: createLogger({ level: 'silent' }),
+      runPlugin: async () => {
+        throw new Error('no delegated plugin in these tests');
+      },
+    };
   };
   return { ...store, ...k, deps, made: () => made };
 }

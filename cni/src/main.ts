@@ -79,7 +79,7 @@ export const defaultDeps: DepsFactory = async (req, log) => {
     import('../../lib/kernel/sysctl.js'),
   ]);
   const runners: DatapathRunners = { ip: createIpRunner(runCommand), sysctl: createProcSysctl(), netnsExists };
-  return { datastore: await openDatastore(req.config), runners, nodeName: nodeNameOf(req.config), log };
+  return { datastore: await openDatastore(req.config), runners, nodeName: nodeNameOf(req.config), log, runPlugin: runCommand };
 };
 
 /** One CNI call, without touching the process: testable, and main() only does I/O around it. */

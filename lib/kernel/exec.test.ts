@@ -17,16 +17,21 @@ describe('runCommand', () => {
   });
 
   it('rejects a non-zero exit with ERR_KERNEL naming the command and its stderr', async () => {
-    const err = await rejection(runCommand('sh', ['-c', 'echo "Cannot find device" >&2; exit 2']));
+    const err = await rejection(runCommand('sh', ['-c', 'echo "Cannot find device" >&2; echo partial; exit 2']));
     expect(hasErrorCode(err, 'ERR_KERNEL')).toBe(true);
-    expect((err as Error).message).toBe(`sh -c 'echo "Cannot find device" >&2; exit 2' exited with 2: Cannot find device`);
+    expect((err as Error).message).toBe(`sh -c 'echo "Cannot find device" >&2; echo partial; exit 2' exited with 2: Cannot find device`);
     expect(commandFailureOf(err)).toEqual({
-      command: `sh -c 'echo "Cannot find device" >&2; exit 2'`,
+      command: `sh -c 'echo "Cannot find device" >&2; echo partial; exit 2'`,
       exitCode: 2,
       stderr: 'Cannot find device',
+      stdout: 'partial\n',
       signal: null,
       timedOut: false,
     });
+  });
+
+  it('sets extra environment variables for the command', async () => {
+    expect(await runCommand('sh', ['-c', 'printf %s "$CNI_COMMAND"'], { env: { CNI_COMMAND: 'DEL' } })).toBe('DEL');
   });
 
   it('rejects a binary that does not exist with ERR_KERNEL', async () => {

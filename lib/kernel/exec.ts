@@ -22,6 +22,8 @@ export interface RunOptions {
   netns?: string;
   /** Kill the command after this long (default 30 s). */
   timeoutMs?: number;
+  /** Variables set for the command, on top of this process's environment. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** What a failed command leaves for its caller (also in `TortieError.details`). */
@@ -29,6 +31,8 @@ export interface CommandFailure {
   command: string;
   exitCode: number | null;
   stderr: string;
+  /** What the command printed on stdout before failing (a CNI plugin's error object, say). */
+  stdout: string;
   signal: string | null;
   timedOut: boolean;
 }
@@ -60,7 +64,7 @@ export const runCommand: CommandRunner = async (file, args, options = {}) => {
     reject: false,
     stripFinalNewline: false,
     timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    env: { LC_ALL: 'C' },
+    env: { ...options.env, LC_ALL: 'C' },
     extendEnv: true,
   });
   if (result.exitCode === 0 && !result.failed) return result.stdout;
@@ -69,6 +73,7 @@ export const runCommand: CommandRunner = async (file, args, options = {}) => {
     command,
     exitCode: result.exitCode ?? null,
     stderr: result.stderr.trim(),
+    stdout: result.stdout,
     signal: result.signal ?? null,
     timedOut: result.timedOut,
   };

@@ -28,7 +28,7 @@ function recorder(answers: [string, string | Error][] = []): { run: CommandRunne
 
 function ipFailure(stderr: string): TortieError {
   return new TortieError('ERR_KERNEL', `ip -batch - exited with 1: ${stderr}`, {
-    details: { command: 'ip -batch -', exitCode: 1, stderr, signal: null, timedOut: false },
+    details: { command: 'ip -batch -', exitCode: 1, stderr, stdout: '', signal: null, timedOut: false },
   });
 }
 

@@ -1,8 +1,9 @@
 /**
- * ADD: addresses from block IPAM, the veth pair and routes, the
+ * ADD: addresses from block IPAM (or a delegated IPAM plugin), the veth pair and routes, the
  * WorkloadEndpoint, and the result. Undoes in reverse on failure (STYLE.md
  * §6): delete the veth, then release the addresses, then report.
  */
+import { parseCidr } from '../../../lib/cidr.js';
 import { POD_GATEWAY_IPV4, POD_GATEWAY_IPV6 } from '../../../lib/contract.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
@@ -14,8 +15,9 @@ import { selectPools, type PoolInfo } from '../ipam/allocate.js';
 import { BlockStore } from '../ipam/block-store.js';
 import { ENCAPSULATION_OVERHEAD, planAttachment, resolveMtu, type AttachmentPlan, type PodAddress } from '../plan.js';
 import type { CniRequest } from '../request.js';
-import { buildResult, type CniResult, type CniRoute } from '../result.js';
+import { buildResult, type CniDns, type CniResult, type CniRoute } from '../result.js';
 import type { CniDeps } from './deps.js';
+import { execIpamPlugin } from './ipam-delegate.js';
 import {
   buildWorkloadEndpoint,
   handleIdOf,
@@ -36,19 +38,31 @@ export function encapsulationOverheadOf(pools: readonly IpPoolObject['spec'][]):
   return ENCAPSULATION_OVERHEAD.none;
 }
 
-async function assignAddresses(
-  req: CniRequest,
-  deps: CniDeps,
-  w: WorkloadIdentity,
-  store: BlockStore,
-): Promise<{ addresses: PodAddress[]; pools: IpPoolObject[] }> {
+interface Assigned {
+  addresses: PodAddress[];
+  /** The pools the addresses may come from (none for a delegated plugin). */
+  pools: IpPoolObject[];
+  /** DNS settings a delegated IPAM plugin returned, passed on in our result. */
+  dns: CniDns;
+}
+
+/** Addresses from a delegated IPAM plugin (host-local...), used as /32 and /128 whatever prefix it gave. */
+async function assignByPlugin(req: CniRequest, deps: CniDeps): Promise<Assigned> {
+  const result = await execIpamPlugin(req, 'ADD', deps.runPlugin);
+  const addresses: PodAddress[] = (result?.ips ?? []).map((ip) => {
+    const c = parseCidr(ip.address);
+    if (c === null) throw new CniError(CniErrorCodes.DecodingFailure, `${req.config.ipam?.type} returned ${JSON.stringify(ip.address)}, not an address with a prefix`);
+    return c.family === 4
+      ? { family: 4, address: ip.address.split('/')[0] ?? '', prefixLength: 32 }
+      : { family: 6, address: ip.address.split('/')[0] ?? '', prefixLength: 128 };
+  });
+  if (addresses.length === 0) throw new CniError(CniErrorCodes.DecodingFailure, `${req.config.ipam?.type} returned no address`);
+  return { addresses, pools: [], dns: result?.dns ?? {} };
+}
+
+async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdentity, store: BlockStore): Promise<Assigned> {
   const ipam = req.ipam;
-  if (ipam === null) {
-    throw new CniError(
-      CniErrorCodes.UnsupportedField,
-      `unsupported value in config: ipam.type = ${JSON.stringify(req.config.ipam?.type)} (only "tortie-ipam" is wired into the tortie plugin so far)`,
-    );
-  }
+  if (ipam === null) return assignByPlugin(req, deps);
   const pools = (await deps.datastore.list<IpPoolObject>(Kinds.IPPool)).items;
   const node = await deps.datastore.get(Kinds.Node, deps.nodeName);
   const selected = selectPools(
@@ -77,7 +91,7 @@ async function assignAddresses(
     ...got.ipv4.map((address) => ({ family: 4 as const, address, prefixLength: 32 as const })),
     ...got.ipv6.map((address) => ({ family: 6 as const, address, prefixLength: 128 as const })),
   ];
-  return { addresses, pools: usable };
+  return { addresses, pools: usable, dns: {} };
 }
 
 async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject): Promise<void> {
@@ -98,7 +112,7 @@ async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject)
   });
 }
 
-export function resultOf(plan: AttachmentPlan): CniResult {
+export function resultOf(plan: AttachmentPlan, dns: CniDns = {}): CniResult {
   const routes: CniRoute[] = [];
   if (plan.addresses.some((a) => a.family === 4)) routes.push({ dst: '0.0.0.0/0', gw: POD_GATEWAY_IPV4 });
   if (plan.addresses.some((a) => a.family === 6)) routes.push({ dst: '::/0', gw: POD_GATEWAY_IPV6 });
@@ -109,6 +123,7 @@ export function resultOf(plan: AttachmentPlan): CniResult {
     ],
     ips: plan.addresses.map((a) => ({ address: `${a.address}/${a.prefixLength}`, interface: 1 })),
     routes,
+    dns,
   });
 }
 
@@ -121,7 +136,7 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
   // (attachWorkload cleans up after its own failures).
   let attached: AttachmentPlan | null = null;
   try {
-    const { addresses, pools } = await assignAddresses(req, deps, w, store);
+    const { addresses, pools, dns } = await assignAddresses(req, deps, w, store);
     const mtu = resolveMtu({
       configuredMtu: req.config.mtu,
       uplinkMtu: req.config.mtu > 0 ? null : await readUplinkMtu(deps.runners.ip),
@@ -144,7 +159,7 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
       await writeWorkloadEndpoint(deps, buildWorkloadEndpoint(deps.nodeName, w, plan));
     }
     log.info({ hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address), mtu }, 'pod attached');
-    return resultOf(plan);
+    return resultOf(plan, dns);
   } catch (err) {
     // Undo in reverse: the veth (and its routes) first, then the addresses.
     if (attached !== null) {
@@ -153,9 +168,8 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
         log.error({ err: undoErr, hostIfName }, 'could not remove the veth of a failed ADD'),
       );
     }
-    await store
-      .releaseByHandle(handleId)
-      .catch((releaseErr: unknown) => log.error({ err: releaseErr, handleId }, 'could not release the addresses of a failed ADD'));
+    const release = req.ipam === null ? execIpamPlugin(req, 'DEL', deps.runPlugin) : store.releaseByHandle(handleId);
+    await release.catch((releaseErr: unknown) => log.error({ err: releaseErr, handleId }, 'could not release the addresses of a failed ADD'));
     throw err;
   }
 }

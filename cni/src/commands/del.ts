@@ -13,6 +13,7 @@ import { BlockStore } from '../ipam/block-store.js';
 import { planDetach } from '../plan.js';
 import type { CniRequest } from '../request.js';
 import type { CniDeps } from './deps.js';
+import { execIpamPlugin } from './ipam-delegate.js';
 import {
   handleIdOf,
   workloadEndpointName,
@@ -45,7 +46,9 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
     }
   }
 
-  // 3. The addresses (releaseByHandle is idempotent).
-  const released = req.ipam === null ? [] : await new BlockStore(deps.datastore).releaseByHandle(handleIdOf(w));
+  // 3. The addresses (releaseByHandle is idempotent; so is a delegated plugin's DEL, by the spec).
+  let released: string[] = [];
+  if (req.ipam === null) await execIpamPlugin(req, 'DEL', deps.runPlugin);
+  else released = await new BlockStore(deps.datastore).releaseByHandle(handleIdOf(w));
   log.info({ datapath: outcome, hostIfName: detach.hostIfName, released }, 'pod detached');
 }

@@ -5,6 +5,7 @@
  * kernel, and main.ts closes what it opened.
  */
 import type { Datastore } from '../../../lib/datastore/types.js';
+import type { CommandRunner } from '../../../lib/kernel/exec.js';
 import type { Logger } from '../../../lib/log.js';
 import type { DatapathRunners } from '../attach.js';
 
@@ -14,4 +15,6 @@ export interface CniDeps {
   /** The node this plugin runs on (config `nodename`, `nodename_file`, else the host name). */
   nodeName: string;
   log: Logger;
+  /** Runs other CNI plugins (a delegated IPAM plugin such as host-local). */
+  runPlugin: CommandRunner;
 }

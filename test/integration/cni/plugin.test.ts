@@ -9,6 +9,8 @@
  * Needs `npm run build` first (scripts/setup.sh does it before `npm test`).
  */
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,6 +205,36 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
     expect(await h.ping(null, result.ips[1]!.address.split('/')[0]!)).toBe(true);
     expect(await cni('DEL', p.env, conf)).toMatchObject({ exitCode: 0, stdout: '' });
     expect(await handle(p.containerId)).toBeNull();
+  });
+
+  it('delegates to host-local through CNI_PATH when ipam.type is another plugin', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tt-host-local-'));
+    try {
+      const p = await pod();
+      const range = `10.250.${(subnet + 2) % 250}`;
+      const conf = config({ ipam: { type: 'host-local', ranges: [[{ subnet: `${range}.0/24` }]], dataDir } });
+      const add = await cni('ADD', p.env, conf);
+      expect(add.exitCode).toBe(0);
+      expect(specProblems('result', add.json)).toEqual([]);
+      const address = (add.json as { ips: { address: string }[] }).ips[0]!.address;
+      expect(address).toMatch(new RegExp(`^${range.replaceAll('.', '\\.')}\\.\\d+/32$`));
+      const ip = address.split('/')[0]!;
+      expect(existsSync(join(dataDir, NETWORK, ip))).toBe(true);
+      expect(await h.ping(null, ip)).toBe(true);
+
+      expect(await cni('DEL', p.env, conf)).toMatchObject({ exitCode: 0, stdout: '' });
+      expect(existsSync(join(dataDir, NETWORK, ip))).toBe(false);
+      expect(await cni('DEL', p.env, conf)).toMatchObject({ exitCode: 0, stdout: '' });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a delegated IPAM plugin missing from CNI_PATH is a CNI error naming it', async () => {
+    const p = await pod();
+    const add = await cni('ADD', p.env, config({ ipam: { type: 'tortie-no-such-ipam' } }));
+    expect(add.exitCode).toBe(1);
+    expect(add.json).toMatchObject({ code: 7, msg: expect.stringContaining('"tortie-no-such-ipam" is not in CNI_PATH (/usr/lib/cni)') });
   });
 
   it('a repeated ADD returns the same address and makes no second veth', async () => {
