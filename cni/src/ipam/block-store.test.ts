@@ -61,6 +61,15 @@ describe('BlockStore', () => {
     await expectCode(store.autoAssign({ handleId: 'net.b', node: 'n1', pools, num4: 3, num6: 0, attributes: null, maxBlocksPerHost: 2 }), 'ERR_IPAM_EXHAUSTED');
   });
 
+  it('uses its own blocks in address order, whatever their names sort as', async () => {
+    const store = new BlockStore(createMemoryDatastore(), { retryJitterMs: 0 });
+    const pools = [pool('p', '10.0.0.0/24')];
+    await store.assignIp({ handleId: 'net.x', node: 'n1', address: '10.0.0.130', pools, attributes: null });
+    await store.assignIp({ handleId: 'net.y', node: 'n1', address: '10.0.0.70', pools, attributes: null });
+    // Block names sort "10-0-0-128-26" before "10-0-0-64-26"; addresses do not.
+    expect((await store.autoAssign({ handleId: 'net.a', node: 'n1', pools, num4: 1, num6: 0, attributes: null })).ipv4).toEqual(['10.0.0.64']);
+  });
+
   it('borrows from another node only when affinity is not strict', async () => {
     const ds = createMemoryDatastore();
     const store = new BlockStore(ds, { retryJitterMs: 0 });

@@ -217,8 +217,18 @@ export class BlockStore {
     const inPools = (b: IpamBlockObject) => blockForAddress(pools.map((p) => p.spec), b.spec.cidr.split('/')[0]!) !== undefined;
     let blocks = (await this.listBlocks()).filter(inPools);
 
-    // 1. The node's own blocks, in pool order then CIDR order.
-    for (const block of blocks.filter((b) => b.spec.affinity === myAffinity)) {
+    // 1. The node's own blocks, in pool order then address order.
+    const rank = (b: IpamBlockObject): [number, bigint] => {
+      const network = parseCidr(b.spec.cidr)?.network ?? 0n;
+      const poolIndex = pools.findIndex((p) => poolForAddress([p], b.spec.cidr.split('/')[0]!) !== undefined);
+      return [poolIndex, network];
+    };
+    const affine = blocks
+      .filter((b) => b.spec.affinity === myAffinity)
+      .map((b) => ({ b, r: rank(b) }))
+      .sort((x, y) => x.r[0] - y.r[0] || (x.r[1] < y.r[1] ? -1 : x.r[1] > y.r[1] ? 1 : 0))
+      .map((x) => x.b);
+    for (const block of affine) {
       if (got.length >= count) return got;
       if (block.spec.unallocated.length === 0) continue;
       got.push(...(await this.#allocateIn(block, request, count - got.length)));
