@@ -126,6 +126,12 @@ import type {
 export interface EtcdDatastoreOptions {
   /** `http://127.0.0.1:2379` or `127.0.0.1:2379`; several for a cluster. */
   endpoints: string[];
+  /**
+   * TLS for `https://` endpoints, as calicoctl's ETCD_CA_CERT_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE:
+   * the PEM contents (read the files at the composition root). `cert` and `key` only when etcd
+   * asks for client certificates.
+   */
+  tls?: { ca: Buffer | string; cert?: Buffer | string; key?: Buffer | string };
   /** Deadline of every unary request (default 10 s). */
   requestTimeoutMs?: number;
   /** Keys per range request of a list (default 500): no response grows past gRPC's message limit. */
@@ -190,8 +196,21 @@ export class EtcdDatastore implements Datastore {
     this.watchMaxBackoffMs = options.watchMaxBackoffMs ?? 5_000;
     this.listPageSize = options.listPageSize ?? 500;
     this.onWatchProblem = options.onWatchProblem;
+    const { tls } = options;
+    if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
+      throw new TortieError('ERR_CONFIG_INVALID', 'etcd TLS: give both a client certificate and its key, or neither');
+    }
     this.client = new Etcd3({
       hosts: [...this.endpoints],
+      ...(tls === undefined
+        ? {}
+        : {
+            credentials: {
+              rootCertificate: Buffer.from(tls.ca),
+              ...(tls.cert === undefined ? {} : { certChain: Buffer.from(tls.cert) }),
+              ...(tls.key === undefined ? {} : { privateKey: Buffer.from(tls.key) }),
+            },
+          }),
       grpcOptions: {
         // grpc-js backs off up to 120 s between reconnects; after an outage we want etcd back within seconds.
         'grpc.initial_reconnect_backoff_ms': 100,

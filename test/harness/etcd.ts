@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ interface Placement {
   clientPort: number;
   peerPort: number;
   dataDir: string;
+  tls: StartEtcdOptions['tls'];
 }
 
 interface Running {
@@ -33,6 +35,8 @@ interface Running {
 
 export interface StartEtcdOptions {
   binary?: string;
+  /** Serve clients over TLS with this certificate, and require client certificates signed by `caFile`. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
   /** How long to wait for `/health` to answer true. */
   readyTimeoutMs?: number;
 }
@@ -59,7 +63,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdIns
   let lastError: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      return await startOnce(binary, readyTimeoutMs);
+      return await startOnce(binary, readyTimeoutMs, options.tls);
     } catch (err) {
       lastError = err;
     }
@@ -67,11 +71,12 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdIns
   throw lastError;
 }
 
-async function startOnce(binary: string, readyTimeoutMs: number): Promise<EtcdInstance> {
+async function startOnce(binary: string, readyTimeoutMs: number, tls: StartEtcdOptions['tls']): Promise<EtcdInstance> {
   const placement: Placement = {
     clientPort: await findFreePort(),
     peerPort: await findFreePort(),
     dataDir: await mkdtemp(join(tmpdir(), 'tortie-etcd-')),
+    tls,
   };
   let running: Running;
   try {
@@ -81,7 +86,7 @@ async function startOnce(binary: string, readyTimeoutMs: number): Promise<EtcdIn
     throw err;
   }
   return {
-    endpoint: `http://127.0.0.1:${placement.clientPort}`,
+    endpoint: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${placement.clientPort}`,
     get pid(): number {
       return running.child.pid as number;
     },
@@ -99,7 +104,8 @@ async function startOnce(binary: string, readyTimeoutMs: number): Promise<EtcdIn
 
 /** Starts etcd and waits for /health; on failure it is killed and the error carries etcd's stderr. */
 async function spawnEtcd(binary: string, placement: Placement, readyTimeoutMs: number): Promise<Running> {
-  const clientUrl = `http://127.0.0.1:${placement.clientPort}`;
+  const { tls } = placement;
+  const clientUrl = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${placement.clientPort}`;
   const peerUrl = `http://127.0.0.1:${placement.peerPort}`;
   const name = 'tortie-test';
   const child = spawn(
@@ -115,6 +121,9 @@ async function spawnEtcd(binary: string, placement: Placement, readyTimeoutMs: n
       '--initial-cluster-state=new',
       '--logger=zap',
       '--log-level=error',
+      ...(tls === undefined
+        ? []
+        : [`--cert-file=${tls.certFile}`, `--key-file=${tls.keyFile}`, `--trusted-ca-file=${tls.caFile}`, '--client-cert-auth']),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -141,7 +150,7 @@ async function spawnEtcd(binary: string, placement: Placement, readyTimeoutMs: n
     if (exitCode !== undefined) {
       throw new Error(`etcd exited with code ${exitCode} before it was healthy: ${stderrTail.trim()}`);
     }
-    if (await isHealthy(clientUrl)) break;
+    if (await isHealthy(clientUrl, tls)) break;
     if (Date.now() > deadline) {
       await killByPid(child, exited);
       throw new Error(`etcd at ${clientUrl} not healthy after ${readyTimeoutMs} ms: ${stderrTail.trim()}`);
@@ -152,17 +161,37 @@ async function spawnEtcd(binary: string, placement: Placement, readyTimeoutMs: n
   return { child, exited };
 }
 
-async function isHealthy(clientUrl: string): Promise<boolean> {
+async function isHealthy(clientUrl: string, tls: StartEtcdOptions['tls']): Promise<boolean> {
   try {
-    const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-    if (!response.ok) return false;
-    const body = (await response.json()) as { health?: unknown };
-    return body.health === 'true' || body.health === true;
+    const body = tls === undefined ? await fetchText(clientUrl) : await fetchTextOverTls(clientUrl, tls);
+    const health = (JSON.parse(body) as { health?: unknown }).health;
+    return health === 'true' || health === true;
   } catch (err) {
     // Not listening yet (connection refused) or answering slowly: keep polling until the deadline.
     void err;
     return false;
   }
+}
+
+async function fetchText(clientUrl: string): Promise<string> {
+  const response = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+  if (!response.ok) throw new Error(`health: HTTP ${response.status}`);
+  return response.text();
+}
+
+async function fetchTextOverTls(clientUrl: string, tls: NonNullable<StartEtcdOptions['tls']>): Promise<string> {
+  const [ca, cert, key] = await Promise.all([readFile(tls.caFile), readFile(tls.certFile), readFile(tls.keyFile)]);
+  return new Promise((resolve, reject) => {
+    // etcd requires a client certificate; the server's own pair is signed by the same CA and will do.
+    const request = httpsGet(`${clientUrl}/health`, { ca, cert, key, timeout: 1000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(body));
+    });
+    request.on('timeout', () => request.destroy(new Error('health: timeout')));
+    request.on('error', reject);
+  });
 }
 
 async function killByPid(child: ChildProcess, exited: Promise<number | null>): Promise<void> {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Etcd3 } from 'etcd3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import type { StoredObject } from '../../../lib/datastore/types.js';
 import { hasErrorCode } from '../../../lib/errors.js';
 import { findFreePort, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { startTcpProxy, type TcpProxy } from '../../harness/tcp-proxy.js';
+import { makeTestCertificates, type TestCertificates } from '../../harness/tls.js';
 
 // The etcd backend against a real etcd-server on loopback (no root needed).
 // Watch interruptions are real: the backend under test talks to etcd through
@@ -378,6 +380,54 @@ describe('etcdv3 watch under random writes, cuts and compactions', () => {
         }
       }),
       { numRuns: Number(process.env.TORTIE_PROPERTY_RUNS ?? 25) },
+    );
+  });
+});
+
+describe('etcdv3 over TLS with client certificates', () => {
+  let certificates: TestCertificates;
+  let etcd: EtcdInstance;
+
+  beforeAll(async () => {
+    certificates = await makeTestCertificates();
+    etcd = await startEtcd({
+      tls: { certFile: certificates.serverCertFile, keyFile: certificates.serverKeyFile, caFile: certificates.caFile },
+    });
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+    await certificates?.remove();
+  });
+
+  it('works with the CA and a client certificate, and is unavailable without the certificate', async () => {
+    expect(etcd.endpoint).toMatch(/^https:/);
+    const ca = await readFile(certificates.caFile);
+    const secure = createEtcdDatastore({
+      endpoints: [etcd.endpoint],
+      tls: { ca, cert: await readFile(certificates.clientCertFile), key: await readFile(certificates.clientKeyFile) },
+    });
+    const anonymous = createEtcdDatastore({ endpoints: [etcd.endpoint], tls: { ca }, requestTimeoutMs: 3000 });
+    try {
+      const created = await secure.create<StoredObject>(Kinds.IPPool, {
+        apiVersion: Kinds.IPPool.apiVersion,
+        kind: 'IPPool',
+        metadata: { name: 'tls' },
+        spec: { cidr: '10.0.0.0/16' },
+      });
+      const watch = secure.watch(Kinds.IPPool);
+      const iterator = watch[Symbol.asyncIterator]();
+      expect((await iterator.next()).value).toMatchObject({ type: 'added', revision: created.metadata.resourceVersion });
+      watch.close();
+      await expect(anonymous.get(Kinds.IPPool, 'tls')).rejects.toMatchObject({ code: 'ERR_DATASTORE_UNAVAILABLE' });
+    } finally {
+      await secure.close();
+      await anonymous.close();
+    }
+  });
+
+  it('refuses a client certificate without its key', () => {
+    expect(() => createEtcdDatastore({ endpoints: [etcd.endpoint], tls: { ca: 'x', cert: 'y' } })).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }),
     );
   });
 });
