@@ -578,6 +578,8 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
   private reconnectDelayMs = 0;
   /** Back-off between relists after cancels other than compaction; reset once events flow. */
   private cancelDelayMs = 0;
+  /** Ends a relist's back-off sleep early (on close). */
+  private wakeRelist: (() => void) | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** etcd key → object, as the consumer knows it. */
   private known = new Map<string, T>();
@@ -743,7 +745,15 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
         return;
       } catch (error) {
         this.init.onProblem?.({ reason: 'relist-failed', error });
-        await new Promise((r) => setTimeout(r, delayMs));
+        await new Promise<void>((resolve) => {
+          // close() clears this timer and resolves at once, so a closed watch holds no timer.
+          this.reconnectTimer = setTimeout(() => {
+            this.reconnectTimer = undefined;
+            resolve();
+          }, delayMs);
+          this.wakeRelist = resolve;
+        });
+        this.wakeRelist = undefined;
         delayMs = Math.min(delayMs * 2, this.init.maxBackoffMs);
       }
     }
@@ -788,6 +798,8 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
     this.queueHead = 0;
     this.known.clear();
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.wakeRelist?.();
     this.dropStream();
     this.init.onClose(this);
     const wake = this.wake;
