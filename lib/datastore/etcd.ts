@@ -605,7 +605,7 @@ class EtcdWatch<T extends StoredObject> implements Watch<T> {
     void this.connect();
   }
 
-  /** Opens a Watch stream of our own from lastRevision + 1. */
+  /** Opens a Watch stream of our own that delivers what comes after lastRevision. */
   private async connect(): Promise<void> {
     let stream: WatchStream;
     try {
