@@ -22,6 +22,7 @@ import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
 import { runCommand } from '../../../lib/kernel/exec.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
+import { addressesOfHandle, type IpamBlockSpec } from '../../../cni/src/ipam/allocate.js';
 import { hostVethName } from '../../../cni/src/plan.js';
 import { specProblems } from '../../../cni/src/testdata/schemas.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
@@ -235,6 +236,35 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
     const add = await cni('ADD', p.env, config({ ipam: { type: 'tortie-no-such-ipam' } }));
     expect(add.exitCode).toBe(1);
     expect(add.json).toMatchObject({ code: 7, msg: expect.stringContaining('"tortie-no-such-ipam" is not in CNI_PATH (/usr/lib/cni)') });
+  });
+
+  it('an ADD killed (SIGKILL) at any point leaves nothing that DEL does not remove', async () => {
+    const p = await pod();
+    const hostIfName = hostVethName({ containerId: p.containerId, podNamespace: 'default', podName: p.podName });
+    // Kill points spread over an ADD's life (startup, IPAM, datapath, endpoint); the load on the machine moves them around, which is fine: the invariant holds at any point.
+    let killed = 0;
+    for (const delayMs of [30, 120, 250, 400, 600, 900]) {
+      const child = execa('node', [PLUGIN], {
+        input: config(),
+        reject: false,
+        env: { CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni', ...p.env },
+        extendEnv: false,
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      const ended = await child;
+      clearTimeout(timer);
+      if (ended.signal === 'SIGKILL') killed++;
+      const del = await cni('DEL', p.env);
+      expect(del, `DEL after a kill at ${delayMs} ms`).toMatchObject({ exitCode: 0, stdout: '' });
+      expect(await h.hostIp.link(hostIfName)).toBeNull();
+      expect(await h.hostIp.inNetns(p.ns).link('eth0')).toBeNull();
+      expect(await handle(p.containerId)).toBeNull();
+      expect((await ds.list(Kinds.WorkloadEndpoint)).items.filter((w) => (w.spec as { containerID?: string }).containerID === p.containerId)).toEqual([]);
+    }
+    expect(killed).toBeGreaterThan(0);
+    // Whatever was half-taken was given back: no block holds an address for this pod.
+    const blocks = (await ds.list<StoredObject & { spec: IpamBlockSpec }>(Kinds.IPAMBlock)).items;
+    expect(blocks.flatMap((b) => addressesOfHandle(b.spec, ipamHandleId(NETWORK, p.containerId)))).toEqual([]);
   });
 
   it('a repeated ADD returns the same address and makes no second veth', async () => {
