@@ -231,6 +231,8 @@ export class BlockStore {
     for (const block of affine) {
       if (got.length >= count) return got;
       if (block.spec.unallocated.length === 0) continue;
+      // A claim that crashed after creating the block left its affinity pending: finish it.
+      await this.#confirmAffinity(affinityName(request.node, block.spec.cidr));
       got.push(...(await this.#allocateIn(block, request, count - got.length)));
     }
 
