@@ -82,5 +82,5 @@ describe('memory datastore', () => {
 // The same contract every backend passes (lib/datastore/conformance.ts).
 describeDatastoreConformance('memory', async () => {
   const datastore = createMemoryDatastore();
-  return { datastore, teardown: () => datastore.close() };
+  return { datastore, compact: () => datastore.compact(), teardown: () => datastore.close() };
 });

@@ -26,6 +26,11 @@ import type {
 export interface MemoryDatastore extends Datastore {
   /** Number of writes so far (creates, updates and deletes that succeeded). */
   readonly revision: number;
+  /**
+   * Forgets the history up to now, as etcd's compaction does: a watch from an
+   * older revision must then relist and gets the difference, then `resynced`.
+   */
+  compact(): Promise<void>;
 }
 
 interface Entry {
@@ -120,6 +125,7 @@ export function createMemoryDatastore(): MemoryDatastore {
   const listeners = new Set<(e: HistoryEvent) => void>();
   const openWatches = new Set<() => void>();
   let revision = 0;
+  let compactedRevision = 0;
   let uidCounter = 0;
   let closed = false;
 
@@ -182,6 +188,20 @@ export function createMemoryDatastore(): MemoryDatastore {
           push({ type: 'added', object: structuredClone(e.object) as T, revision: String(revision) });
         }
         push({ type: 'synced', revision: String(revision) });
+      } else if (Number(options.from.revision) < compactedRevision) {
+        // Our place is gone: deliver the difference between what the consumer has and what is.
+        const key = (o: StoredObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+        const had = new Map(options.from.items.map((o) => [key(o), o]));
+        const now = [...entries.values()].filter(matches);
+        const at = String(revision);
+        for (const e of now) {
+          const before = had.get(key(e.object));
+          if (before === undefined) push({ type: 'added', object: structuredClone(e.object) as T, revision: at });
+          else if (before.metadata.resourceVersion !== e.object.metadata.resourceVersion) push({ type: 'modified', object: structuredClone(e.object) as T, revision: at });
+          had.delete(key(e.object));
+        }
+        for (const gone of had.values()) push({ type: 'deleted', object: structuredClone(gone), revision: at });
+        push({ type: 'resynced', revision: at });
       } else {
         const since = Number(options.from.revision);
         for (const e of history) {
@@ -283,6 +303,11 @@ export function createMemoryDatastore(): MemoryDatastore {
       revision++;
       record('deleted', kind, current.object);
       return structuredClone(current.object) as T;
+    },
+
+    async compact(): Promise<void> {
+      compactedRevision = revision;
+      history.length = 0;
     },
 
     async close(): Promise<void> {
