@@ -18,8 +18,17 @@ export const ETCD_KEY_PREFIX = '/tortie/v1/';
 export const NFT_TABLE_FAMILY = 'inet';
 export const NFT_TABLE_NAME = 'tortie';
 
-/** Route protocol number stamped on every kernel route we program (rtprotos: 0-255, unused by iproute2's list). */
+/**
+ * Route protocol numbers (rtprotos, unused by iproute2's list). Each has ONE
+ * owner, which may delete any route carrying it and no other:
+ * - ROUTE_PROTOCOL: the node agent's routing (BGP-learned, tunnel, blackhole routes);
+ * - WORKLOAD_ROUTE_PROTOCOL: the CNI plugin's /32 (/128) host routes to pods and the
+ *   169.254.1.1 gateway route, which routing must never reconcile away.
+ */
 export const ROUTE_PROTOCOL = 80;
+export const WORKLOAD_ROUTE_PROTOCOL = 81;
+/** Metric of routing's routes, so a learned default route sits beside the host's own instead of replacing it. */
+export const ROUTE_METRIC = 32;
 
 /** Host-side veth names: prefix + hash of the workload identity, at most 15 characters (IFNAMSIZ - 1). */
 export const HOST_VETH_PREFIX = 'tor';

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HOST_VETH_PREFIX, IFNAME_MAX_LENGTH, ROUTE_PROTOCOL } from '../../lib/contract.js';
+import { HOST_VETH_PREFIX, IFNAME_MAX_LENGTH, WORKLOAD_ROUTE_PROTOCOL } from '../../lib/contract.js';
 import { hasErrorCode } from '../../lib/errors.js';
 import {
   ENCAPSULATION_OVERHEAD,
@@ -91,8 +91,8 @@ describe('planAttachment', () => {
     expect(plan.hostCommands).toEqual([
       `link add ${host} mtu 1450 address ee:ee:ee:ee:ee:ee type veth peer name eth0 mtu 1450 address ${plan.podMac} netns /var/run/netns/cni-1`,
       `link set ${host} up`,
-      `route replace 169.254.1.1/32 dev lo scope link proto ${ROUTE_PROTOCOL}`,
-      `route replace 10.250.0.5/32 dev ${host} scope link proto ${ROUTE_PROTOCOL}`,
+      `route replace 169.254.1.1/32 dev lo scope link proto ${WORKLOAD_ROUTE_PROTOCOL}`,
+      `route replace 10.250.0.5/32 dev ${host} scope link proto ${WORKLOAD_ROUTE_PROTOCOL}`,
     ]);
     expect(plan.podCommands).toEqual([
       'link set eth0 up',
@@ -117,10 +117,10 @@ describe('planAttachment', () => {
     const host = plan.hostIfName;
     expect(plan.hostCommands.slice(1)).toEqual([
       `link set ${host} up`,
-      `route replace 169.254.1.1/32 dev lo scope link proto ${ROUTE_PROTOCOL}`,
+      `route replace 169.254.1.1/32 dev lo scope link proto ${WORKLOAD_ROUTE_PROTOCOL}`,
       `addr add fe80::1/64 dev ${host} nodad`,
-      `route replace 10.250.0.5/32 dev ${host} scope link proto ${ROUTE_PROTOCOL}`,
-      `route replace fd74:7274::5/128 dev ${host} proto ${ROUTE_PROTOCOL}`,
+      `route replace 10.250.0.5/32 dev ${host} scope link proto ${WORKLOAD_ROUTE_PROTOCOL}`,
+      `route replace fd74:7274::5/128 dev ${host} proto ${WORKLOAD_ROUTE_PROTOCOL}`,
     ]);
     expect(plan.hostCommands[0]).toMatch(/netns \/proc\/42\/ns\/net$/);
     expect(plan.podCommands).toEqual([
@@ -185,7 +185,7 @@ describe('diffAttachment', () => {
     podAddresses: [{ ifindex: 2, ifname: 'eth0', family: 4, address: '10.250.0.5', prefixLength: 32, scope: 'global', isTentative: false, hasNoDad: false }],
     podRoutes: [{ family: 4, dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0', type: 1, table: 254, protocol: 3, scope: 0, metric: 0, prefsrc: null, flags: ['onlink'], nexthops: [] }],
     hostAddresses: [],
-    hostRoutes: [{ family: 4, dst: '10.250.0.5/32', gateway: null, dev: plan.hostIfName, type: 1, table: 254, protocol: ROUTE_PROTOCOL, scope: 253, metric: 0, prefsrc: null, flags: [], nexthops: [] }],
+    hostRoutes: [{ family: 4, dst: '10.250.0.5/32', gateway: null, dev: plan.hostIfName, type: 1, table: 254, protocol: WORKLOAD_ROUTE_PROTOCOL, scope: 253, metric: 0, prefsrc: null, flags: [], nexthops: [] }],
     sysctls: Object.fromEntries(plan.sysctls.map((s) => [s.key, s.value])),
   };
 
@@ -206,7 +206,7 @@ describe('diffAttachment', () => {
       'interface eth0 is down',
       `eth0 in /var/run/netns/cni-1 is not the peer of host interface ${plan.hostIfName}`,
       'address 10.250.0.5/32 is missing on eth0',
-      `route 10.250.0.5/32 dev ${plan.hostIfName} proto ${ROUTE_PROTOCOL} is missing on the host`,
+      `route 10.250.0.5/32 dev ${plan.hostIfName} proto ${WORKLOAD_ROUTE_PROTOCOL} is missing on the host`,
       `sysctl net/ipv4/conf/${plan.hostIfName}/proxy_arp is unreadable, want 1`,
       `sysctl net/ipv4/neigh/${plan.hostIfName}/proxy_delay is unreadable, want 0`,
       `sysctl net/ipv4/conf/${plan.hostIfName}/forwarding is unreadable, want 1`,

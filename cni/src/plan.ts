@@ -9,7 +9,7 @@
  * The shape, ptp-style as Calico does it:
  *   host ns:  tor<hash>  (veth, MAC ee:ee:ee:ee:ee:ee, up, proxy_arp=1,
  *                         proxy_delay=0, forwarding=1; fe80::1/64 nodad for IPv6)
- *             route <pod>/32 dev tor<hash> scope link proto ROUTE_PROTOCOL
+ *             route <pod>/32 dev tor<hash> scope link proto WORKLOAD_ROUTE_PROTOCOL
  *   pod ns:   eth0       (the veth's other end, created in the pod's netns by
  *                         the same `ip link add`: no namespace move)
  *             <pod>/32 (and <pod6>/128 nodad), up
@@ -27,7 +27,7 @@ import {
   IFNAME_MAX_LENGTH,
   POD_GATEWAY_IPV4,
   POD_GATEWAY_IPV6,
-  ROUTE_PROTOCOL,
+  WORKLOAD_ROUTE_PROTOCOL,
 } from '../../lib/contract.js';
 import { parseIp, type IpFamily } from '../../lib/cidr.js';
 import { TortieError } from '../../lib/errors.js';
@@ -101,7 +101,7 @@ export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
  * to 169.254.1.1 itself go to the host's loopback instead of the default
  * gateway, which nothing relies on.
  */
-export const GATEWAY_ROUTE_COMMAND = `route replace ${POD_GATEWAY_IPV4}/32 dev lo scope link proto ${ROUTE_PROTOCOL}`;
+export const GATEWAY_ROUTE_COMMAND = `route replace ${POD_GATEWAY_IPV4}/32 dev lo scope link proto ${WORKLOAD_ROUTE_PROTOCOL}`;
 
 /** Bytes an encapsulation adds to each packet, to take off the uplink MTU. */
 export const ENCAPSULATION_OVERHEAD = {
@@ -210,7 +210,7 @@ export function planAttachment(req: AttachmentRequest): AttachmentPlan {
     dst: `${a.address}/${a.prefixLength}`,
     gateway: null,
     dev: host,
-    protocol: ROUTE_PROTOCOL,
+    protocol: WORKLOAD_ROUTE_PROTOCOL,
     isOnlink: false,
   }));
   const podRoutes: PlannedRoute[] = [];
@@ -242,7 +242,7 @@ export function planAttachment(req: AttachmentRequest): AttachmentPlan {
     // a host without a default route would leave the pods' gateway silent (calico#3270).
     ...(hasV4 ? [GATEWAY_ROUTE_COMMAND] : []),
     ...hostAddresses.map((a) => `addr add ${a.address}/${a.prefixLength} dev ${host} nodad`),
-    ...hostRoutes.map((r) => `route replace ${r.dst} dev ${host}${r.family === 4 ? ' scope link' : ''} proto ${ROUTE_PROTOCOL}`),
+    ...hostRoutes.map((r) => `route replace ${r.dst} dev ${host}${r.family === 4 ? ' scope link' : ''} proto ${WORKLOAD_ROUTE_PROTOCOL}`),
   ];
   const podCommands = [
     `link set ${pod} up`,

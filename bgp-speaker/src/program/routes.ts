@@ -12,20 +12,20 @@
  * route is never absent.
  */
 import { cidrContains, cidrContainsIp, parseCidr, parseIp, type Cidr } from '../../../lib/cidr.js';
-import { IPIP_DEVICE, ROUTE_PROTOCOL, VXLAN_DEVICE } from '../../../lib/contract.js';
+import { IPIP_DEVICE, ROUTE_METRIC, ROUTE_PROTOCOL, VXLAN_DEVICE } from '../../../lib/contract.js';
 import type { IpRoute } from '../../../lib/kernel/ip-json.js';
 import type { Path } from '../rib/path.js';
 
 export type KernelRouteType = 'unicast' | 'blackhole';
 
 /**
- * Metric of every route we program (BIRD's kernel protocol uses 32 too). The
- * kernel keys routes by destination and metric, so a route of ours never
- * replaces someone else's route to the same destination at another metric:
- * a default route learned from a ToR sits beside the host's own default
- * route instead of overwriting it.
+ * Every route we program has ROUTE_METRIC (lib/contract.ts; BIRD's kernel
+ * protocol uses 32 too). The kernel keys routes by destination and metric, so
+ * a default route learned from a ToR sits beside the host's own default route
+ * instead of overwriting it. Pod host routes carry WORKLOAD_ROUTE_PROTOCOL and
+ * belong to the CNI plugin: they are never in `actual` here.
  */
-export const ROUTE_METRIC = 32;
+export { ROUTE_METRIC };
 
 export interface KernelRoute {
   /** Destination CIDR, canonical ("10.244.1.0/26"). */

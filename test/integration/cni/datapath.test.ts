@@ -19,7 +19,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
+import { WORKLOAD_ROUTE_PROTOCOL } from '../../../lib/contract.js';
 import { hasErrorCode } from '../../../lib/errors.js';
 import { runCommand } from '../../../lib/kernel/exec.js';
 import { readUplinkMtu } from '../../../lib/kernel/ip.js';
@@ -117,7 +117,7 @@ describe.skipIf(problem !== null)('CNI datapath in real namespaces', () => {
       expect.objectContaining({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0', flags: expect.arrayContaining(['onlink']) }),
     ]);
     expect(await hostRoutesTo(`10.250.${subnet}.5/32`)).toEqual([
-      expect.objectContaining({ dev: plan.hostIfName, protocol: ROUTE_PROTOCOL, scope: 253, gateway: null }),
+      expect.objectContaining({ dev: plan.hostIfName, protocol: WORKLOAD_ROUTE_PROTOCOL, scope: 253, gateway: null }),
     ]);
     const sysctl = createProcSysctl();
     expect(await sysctl.read(`net/ipv4/conf/${plan.hostIfName}/proxy_arp`)).toBe('1');
@@ -157,7 +157,7 @@ describe.skipIf(problem !== null)('CNI datapath in real namespaces', () => {
     expect(six).toMatchObject({ prefixLength: 128, hasNoDad: true, isTentative: false });
     const hostSix = await h.hostIp.addresses({ dev: plan.hostIfName, family: 6 });
     expect(hostSix).toContainEqual(expect.objectContaining({ address: 'fe80::1', prefixLength: 64, hasNoDad: true, isTentative: false }));
-    expect(await hostRoutesTo(`${v6(7).address}/128`, 6)).toEqual([expect.objectContaining({ dev: plan.hostIfName, protocol: ROUTE_PROTOCOL })]);
+    expect(await hostRoutesTo(`${v6(7).address}/128`, 6)).toEqual([expect.objectContaining({ dev: plan.hostIfName, protocol: WORKLOAD_ROUTE_PROTOCOL })]);
 
     await h.addHostAddress(`fd74:7274:${subnet.toString(16)}::fe/128`, 'lo');
     expect(await h.ping(null, v6(7).address)).toBe(true);
