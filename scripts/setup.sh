@@ -9,7 +9,8 @@ debian_packages=(
   iproute2 nftables conntrack iputils-ping netcat-openbsd socat procps psmisc
   etcd-server etcd-client
   bird2 frr gobgpd exabgp
-  containernetworking-plugins
+  containernetworking-plugins iptables
+  podman busybox-static
 )
 # kubectl (for applying the manifests) may already come from another package.
 command -v kubectl >/dev/null 2>&1 || debian_packages+=(kubernetes-client)
