@@ -45,6 +45,14 @@ export class PodNetwork {
     this.pods.set(pod.key, pod);
   }
 
+  /** A second address on a pod, routed back to it by the node: only anti-spoofing can stop it. */
+  async addExtraAddress(podKey: string, address: string): Promise<void> {
+    const pod = this.pods.get(podKey)!;
+    await ip(['-n', pod.netns, 'addr', 'add', `${address}/32`, 'dev', 'eth0']);
+    await ip(['-n', this.nodeNetns, 'route', 'add', `${address}/32`, 'dev', pod.hostIfName]);
+    await ip(['-n', this.nodeNetns, 'neigh', 'replace', address, 'lladdr', await macOf(pod.netns, 'eth0'), 'dev', pod.hostIfName, 'nud', 'permanent']);
+  }
+
   /** TCP: accept and close (socat). */
   serveTcp(podKey: string, port: number): void {
     const pod = this.pods.get(podKey)!;
@@ -62,10 +70,11 @@ export class PodNetwork {
   }
 
   /** Whether a connection (TCP) or an answered datagram (UDP) gets through within about a second. */
-  async connects(from: string, toAddress: string, protocol: 'TCP' | 'UDP', port: number): Promise<boolean> {
+  async connects(from: string, toAddress: string, protocol: 'TCP' | 'UDP', port: number, bindAddress?: string): Promise<boolean> {
     const pod = this.pods.get(from)!;
     if (protocol === 'TCP') {
-      const r = await execa('ip', ['netns', 'exec', pod.netns, 'socat', '-T1', '/dev/null', `TCP:${toAddress}:${port},connect-timeout=1`], {
+      const bind = bindAddress === undefined ? '' : `,bind=${bindAddress}`;
+      const r = await execa('ip', ['netns', 'exec', pod.netns, 'socat', '-T1', '/dev/null', `TCP:${toAddress}:${port},connect-timeout=1${bind}`], {
         reject: false,
         timeout: 5000,
       });
