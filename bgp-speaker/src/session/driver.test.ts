@@ -23,6 +23,7 @@ interface Speaker {
   changes: StateChange[];
   updates: Update[];
   lost: number;
+  collisions: string[];
 }
 
 function speaker(
@@ -32,7 +33,7 @@ function speaker(
   peer: typeof A,
   opts: { isPassive?: boolean; listens?: boolean; holdTimeSec?: number; maxWriteBufferBytes?: number } = {},
 ): Speaker {
-  const s: Speaker = { session: null as unknown as Session, changes: [], updates: [], lost: 0 };
+  const s: Speaker = { session: null as unknown as Session, changes: [], updates: [], lost: 0, collisions: [] };
   s.session = new Session({
     config: sessionConfig({
       localAsn: me.asn,
@@ -51,6 +52,7 @@ function speaker(
       onStateChange: (c) => s.changes.push(c),
       onUpdate: (u) => s.updates.push(u),
       onRoutesLost: () => s.lost++,
+      onCollision: (c) => s.collisions.push(c.kept),
     },
   });
   if (opts.listens ?? true) net.listen(me.address, (conn) => acceptInbound([s.session], conn));
@@ -210,6 +212,7 @@ describe('Session', () => {
     expect(open.length).toBe(1);
     // B has the higher identifier: the connection B initiated survives (RFC 4271 §6.8).
     const survivor = open[0] as (typeof open)[number];
+    expect([a.collisions, b.collisions]).toEqual([['remote'], ['local']]);
     expect(survivor.a.localAddress).toBe(B.address);
     expect(a.session.sendUpdate(POD_BLOCK)).toBe(true);
     await settle();

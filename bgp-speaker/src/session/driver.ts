@@ -62,6 +62,8 @@ export interface SessionHandlers {
   onRouteRefresh?(routeRefresh: RouteRefresh): void;
   /** The session left Established: forget (or mark stale) every route learned from this peer. */
   onRoutesLost?(): void;
+  /** Two connections to the peer collided (RFC 4271 §6.8); the one initiated by `kept` survives. */
+  onCollision?(info: { readonly kept: 'local' | 'remote'; readonly peerId: string }): void;
   /** A handler above threw; the session carries on. */
   onHandlerError?(error: unknown): void;
 }
@@ -477,6 +479,8 @@ export class Session {
     // Both accepted (the peer connected twice): keep the older one.
     const keep = opened.initiator === other.initiator ? this.primary : opened.initiator === wantInitiator ? opened : other;
     const lose = keep === opened ? other : opened;
+    const kept = keep.initiator ?? 'remote';
+    this.call(() => this.handlers.onCollision?.({ kept, peerId: peerOpen.bgpIdentifier }));
     this.dump(lose, keep);
   }
 
