@@ -10,7 +10,7 @@ debian_packages=(
   etcd-server etcd-client
   bird2 frr gobgpd exabgp
   containernetworking-plugins iptables
-  podman busybox-static
+  podman runc busybox-static
 )
 # kubectl (for applying the manifests) may already come from another package.
 command -v kubectl >/dev/null 2>&1 || debian_packages+=(kubernetes-client)
