@@ -51,6 +51,8 @@ const FAST_MS = 250;
 const SLOW_MS = 2_000;
 const CONCURRENCY = 32;
 const timing = { started: 0, connections: 0, applies: 0 };
+const kinds = { full: 0, incremental: 0, none: 0 };
+const notIdempotent: string[] = [];
 
 type Real = 'tcp' | 'udp';
 const realProtocol = (p: NetpolProbe['protocol']): Real | null => (p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : null);
@@ -77,15 +79,19 @@ describe.skipIf(problem !== null)('NetworkPolicy conformance on real connections
 
   afterAll(async () => {
     const seconds = (Date.now() - timing.started) / 1000;
-    console.info(`netpol conformance: ${timing.connections} connections, ${timing.applies} applies, ${seconds.toFixed(1)} s`);
+    console.info(`netpol conformance: ${timing.connections} connections, ${timing.applies} applies (${JSON.stringify(kinds)}), ${seconds.toFixed(1)} s`);
     await net?.cleanup();
   });
 
   async function apply(snapshot: PolicySnapshot): Promise<DesiredPolicyState> {
     const desired = calculatePolicy(withRealInterfaces(snapshot));
     table.setDesired(renderRuleset(desired));
-    await table.apply();
+    const r = await table.apply();
     timing.applies++;
+    kinds[r.kind]++;
+    // Idempotent: the same desired state again reads the kernel and writes nothing (element spelling, chain records).
+    const again = await table.apply();
+    if (again.kind !== 'none') notIdempotent.push(`${again.kind} ${JSON.stringify(again.summary)}`);
     return desired;
   }
 
@@ -195,5 +201,10 @@ describe.skipIf(problem !== null)('NetworkPolicy conformance on real connections
       }
       expect(problems).toEqual([]);
     }, 60_000);
+  });
+
+  it('wrote nothing when any state was applied a second time (idempotent), and updated incrementally', () => {
+    expect(notIdempotent).toEqual([]);
+    expect(kinds.incremental).toBeGreaterThan(kinds.full);
   });
 });
