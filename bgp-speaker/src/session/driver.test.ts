@@ -11,7 +11,7 @@ import { buildOpen } from '../codec/open.js';
 import type { Update } from '../codec/update.js';
 import { sessionConfig } from '../fsm/state.js';
 import { FakeClock } from './clock.js';
-import { acceptInbound, Session, type StateChange } from './driver.js';
+import { acceptInbound, Session, type RoutesLost, type StateChange } from './driver.js';
 import { memoryPair, MemoryNetwork, settle } from './memory.js';
 import type { BgpConnection } from './socket.js';
 
@@ -23,6 +23,7 @@ interface Speaker {
   changes: StateChange[];
   updates: Update[];
   lost: number;
+  lostInfo: RoutesLost[];
   collisions: string[];
 }
 
@@ -33,7 +34,7 @@ function speaker(
   peer: typeof A,
   opts: { isPassive?: boolean; listens?: boolean; holdTimeSec?: number; maxWriteBufferBytes?: number } = {},
 ): Speaker {
-  const s: Speaker = { session: null as unknown as Session, changes: [], updates: [], lost: 0, collisions: [] };
+  const s: Speaker = { session: null as unknown as Session, changes: [], updates: [], lost: 0, lostInfo: [], collisions: [] };
   s.session = new Session({
     config: sessionConfig({
       localAsn: me.asn,
@@ -47,11 +48,15 @@ function speaker(
     localAddress: me.address,
     dialer: net.dialerFrom(me.address),
     clock,
+    jitter: () => 1,
     ...(opts.maxWriteBufferBytes === undefined ? {} : { maxWriteBufferBytes: opts.maxWriteBufferBytes }),
     handlers: {
       onStateChange: (c) => s.changes.push(c),
       onUpdate: (u) => s.updates.push(u),
-      onRoutesLost: () => s.lost++,
+      onRoutesLost: (info) => {
+        s.lost++;
+        s.lostInfo.push(info);
+      },
       onCollision: (c) => s.collisions.push(c.kept),
     },
   });
@@ -100,6 +105,11 @@ describe('Session', () => {
     expect(down).toMatchObject({ from: 'Established', to: 'Idle', reason: 'HoldTimerExpires' });
     expect(down?.notification).toMatchObject({ direction: 'sent', notification: { errorCode: ErrorCode.HoldTimerExpired } });
     expect(a.lost).toBe(1);
+    expect(a.lostInfo[0]?.notification?.text).toBe('HoldTimerExpired');
+    expect(a.lostInfo[0]?.negotiated.peerAsn).toBe(B.asn);
+    expect(a.session.stats).toMatchObject({ updatesSent: 1, establishedTransitions: 1 });
+    expect(b.session.stats).toMatchObject({ updatesReceived: 1, establishedTransitions: 1 });
+    expect(b.session.stats.messagesReceived).toBeGreaterThan(60);
     expect(b.session.state).toBe('Idle');
     expect(b.changes.at(-1)?.notification).toMatchObject({ direction: 'received', notification: { errorCode: ErrorCode.HoldTimerExpired } });
     expect(b.lost).toBe(1);
@@ -217,6 +227,52 @@ describe('Session', () => {
     expect(a.session.sendUpdate(POD_BLOCK)).toBe(true);
     await settle();
     expect(b.updates).toEqual([POD_BLOCK]);
+  });
+
+  it('a second connection while the first reaches Established is closed with Cease/Connection Collision Resolution', async () => {
+    const net = new MemoryNetwork();
+    const clock = new FakeClock();
+    const b = speaker(net, clock, B, A, { isPassive: true, listens: false });
+    b.session.start();
+    const ctx = codecContext({ hasFourOctetAs: true });
+    const rawPeer = () => {
+      const pair = memoryPair({ a: A.address, b: B.address });
+      const got: BgpMessage[] = [];
+      const framer = new MessageFramer();
+      const state = { got, isClosed: false, pair };
+      pair.a.attach({
+        onData: (chunk) => {
+          for (const f of framer.push(chunk).frames) {
+            const d = decodeMessage(f, ctx);
+            if (d.ok) got.push(d.message);
+          }
+        },
+        onClose: () => (state.isClosed = true),
+      });
+      return state;
+    };
+    const open = encodeMessage({ type: 'OPEN', open: buildOpen({ asn: A.asn, holdTimeSec: 90, bgpIdentifier: A.id, capabilities: [] }) }, ctx);
+    const first = rawPeer();
+    acceptInbound([b.session], first.pair.b);
+    first.pair.a.write(open);
+    await settle();
+    expect(b.session.state).toBe('OpenConfirm');
+    const second = rawPeer();
+    acceptInbound([b.session], second.pair.b);
+    await settle();
+    expect(second.got.map((m) => m.type)).toEqual(['OPEN']);
+    first.pair.a.write(encodeMessage({ type: 'KEEPALIVE' }, ctx));
+    await settle();
+    expect(b.session.state).toBe('Established');
+    const last = second.got.at(-1);
+    expect(last?.type === 'NOTIFICATION' && [last.notification.errorCode, last.notification.errorSubcode]).toEqual([ErrorCode.Cease, CeaseSubcode.ConnectionCollisionResolution]);
+    expect(second.isClosed).toBe(true);
+    expect(first.isClosed).toBe(false);
+    // The raw peer sends nothing more: the live connection's hold timer ends it, and the dumped
+    // connection's timers are gone (no second NOTIFICATION, no state change from it).
+    await clock.advance(100_000, settle);
+    expect(b.changes.filter((c) => c.to === 'Idle').map((c) => c.reason)).toEqual(['HoldTimerExpires']);
+    expect(second.got.filter((m) => m.type === 'NOTIFICATION')).toHaveLength(1);
   });
 
   it('stop() sends Cease/Administrative Shutdown with its message and closes', async () => {

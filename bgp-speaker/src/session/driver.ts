@@ -53,6 +53,23 @@ export interface StateChange {
   readonly detail?: string;
 }
 
+export interface RoutesLost {
+  /** What the ended session had negotiated (the peer's graceful-restart capability is in it). */
+  readonly negotiated: Negotiated;
+  /** The NOTIFICATION that ended it, if one was sent or received. */
+  readonly notification?: NotificationRecord;
+}
+
+/** Counters for status output (`tortie node status`). */
+export interface SessionStats {
+  readonly messagesReceived: number;
+  readonly messagesSent: number;
+  readonly updatesReceived: number;
+  readonly updatesSent: number;
+  /** Times the session reached Established. */
+  readonly establishedTransitions: number;
+}
+
 export interface SessionHandlers {
   onStateChange?(change: StateChange): void;
   /** The session reached Established with these negotiated parameters: send the Adj-RIB-Out now. */
@@ -60,8 +77,12 @@ export interface SessionHandlers {
   /** An UPDATE from the peer, already reduced by its RFC 7606 action. */
   onUpdate?(update: Update, errorAction: UpdateErrorAction | null): void;
   onRouteRefresh?(routeRefresh: RouteRefresh): void;
-  /** The session left Established: forget (or mark stale) every route learned from this peer. */
-  onRoutesLost?(): void;
+  /**
+   * The session left Established: forget every route learned from this peer,
+   * or mark them stale when the peer announced graceful restart (RFC 4724)
+   * and the session did not end with a NOTIFICATION (unless RFC 8538's N bit).
+   */
+  onRoutesLost?(info: RoutesLost): void;
   /** Two connections to the peer collided (RFC 4271 §6.8); the one initiated by `kept` survives. */
   onCollision?(info: { readonly kept: 'local' | 'remote'; readonly peerId: string }): void;
   /** A handler above threw; the session carries on. */
@@ -79,9 +100,17 @@ export interface SessionOptions {
   readonly handlers?: SessionHandlers;
   /** A peer that leaves more than this unread is dropped (Cease/Out of Resources). Default 16 MiB. */
   readonly maxWriteBufferBytes?: number;
+  /**
+   * A factor in [0.75, 1] applied to ConnectRetry, Keepalive and IdleHold
+   * timers (RFC 4271 §10 jitter), so peers restarted together do not stay in
+   * lock step. Default random; tests pass `() => 1`.
+   */
+  readonly jitter?: () => number;
 }
 
 const DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024;
+const JITTERED: ReadonlySet<TimerName> = new Set(['ConnectRetryTimer', 'KeepaliveTimer', 'IdleHoldTimer']);
+const randomJitter = () => 0.75 + Math.random() * 0.25;
 
 const TIMER_EVENTS: Record<TimerName, FsmEvent['type']> = {
   ConnectRetryTimer: 'ConnectRetryTimerExpires',
@@ -129,6 +158,8 @@ export class Session {
   private readonly clock: Clock;
   private readonly handlers: SessionHandlers;
   private readonly maxWriteBufferBytes: number;
+  private readonly jitter: () => number;
+  private counters = { messagesReceived: 0, messagesSent: 0, updatesReceived: 0, updatesSent: 0, establishedTransitions: 0 };
   private primary: Channel;
   private secondary: Channel | null = null;
   private readonly queue: QueueItem[] = [];
@@ -149,6 +180,7 @@ export class Session {
     this.clock = options.clock;
     this.handlers = options.handlers ?? {};
     this.maxWriteBufferBytes = options.maxWriteBufferBytes ?? DEFAULT_MAX_WRITE_BUFFER;
+    this.jitter = options.jitter ?? randomJitter;
     this.primary = this.newChannel(initialState(this.config));
     this.stateSinceMs = this.clock.now();
   }
@@ -171,6 +203,10 @@ export class Session {
   /** The last NOTIFICATION or TCP error that took the session down, for status output. */
   get lastError(): string | null {
     return this.lastErrorText;
+  }
+
+  get stats(): SessionStats {
+    return { ...this.counters };
   }
 
   /** ManualStart (passive when the config says so). */
@@ -261,6 +297,10 @@ export class Session {
         if (item.ch.isDiscarded) continue;
         if (item.kind === 'frame') {
           if (item.ch.conn !== item.conn) continue; // bytes of a connection dropped meanwhile
+          if (item.ch === this.primary) {
+            this.counters.messagesReceived++;
+            if (item.frame[18] === 2) this.counters.updatesReceived++;
+          }
           this.handle(item.ch, eventForMessage(decodeMessage(item.frame, item.ch.ctx)));
         } else {
           this.handle(item.ch, item.event, item.detail);
@@ -273,6 +313,7 @@ export class Session {
 
   private handle(ch: Channel, event: FsmEvent, detail?: string): void {
     const from = ch.fsm.name;
+    const negotiatedBefore = ch.negotiated;
     if (event.type === 'NotifMsg' || event.type === 'NotifMsgVerErr') {
       this.stepNotification = { direction: 'received', notification: event.notification, text: notificationText(event.notification) };
     } else {
@@ -286,12 +327,15 @@ export class Session {
       ch.ctx = ch.negotiated.ctx;
       ch.framer.setContext(ch.ctx);
     }
-    this.perform(ch, result.actions, from, detail);
+    this.perform(ch, result.actions, from, detail, negotiatedBefore);
     if (event.type === 'BGPOpen' && ch.fsm.name === 'OpenConfirm') this.detectCollision(ch);
     this.pruneIdleChannel();
+    // §6.8: a connection colliding with an Established session is closed.
+    const second = this.secondary;
+    if (this.primary.fsm.name === 'Established' && second !== null) this.dump(second, this.primary);
   }
 
-  private perform(ch: Channel, actions: readonly FsmAction[], from: FsmStateName, detail?: string): void {
+  private perform(ch: Channel, actions: readonly FsmAction[], from: FsmStateName, detail?: string, negotiatedBefore: Negotiated | null = null): void {
     for (const a of actions) {
       switch (a.type) {
         case 'connect':
@@ -310,11 +354,17 @@ export class Session {
           this.dropConnection(ch);
           break;
         case 'release-resources':
-          if (from === 'Established' && ch === this.primary) this.call(() => this.handlers.onRoutesLost?.());
+          if (from === 'Established' && ch === this.primary && negotiatedBefore !== null) {
+            const info: RoutesLost = { negotiated: negotiatedBefore, ...(this.stepNotification === undefined ? {} : { notification: this.stepNotification }) };
+            this.call(() => this.handlers.onRoutesLost?.(info));
+          }
           break;
         case 'session-established': {
           const n = ch.negotiated;
-          if (n !== null && ch === this.primary) this.call(() => this.handlers.onEstablished?.(n));
+          if (n !== null && ch === this.primary) {
+            this.counters.establishedTransitions++;
+            this.call(() => this.handlers.onEstablished?.(n));
+          }
           break;
         }
         case 'deliver-update':
@@ -412,6 +462,10 @@ export class Session {
       this.stepNotification = { direction: 'sent', notification: message.notification, text: notificationText(message.notification) };
     }
     conn.write(encodeMessage(message, ch.ctx));
+    if (ch === this.primary) {
+      this.counters.messagesSent++;
+      if (message.type === 'UPDATE') this.counters.updatesSent++;
+    }
     if (!ch.isOverflowing && conn.pendingWriteBytes > this.maxWriteBufferBytes) {
       // The peer does not read: stop sending, tell it why (if it ever reads again) and let the FSM close.
       ch.isOverflowing = true;
@@ -440,7 +494,8 @@ export class Session {
 
   private startTimer(ch: Channel, timer: TimerName, durationMs: number): void {
     this.stopTimer(ch, timer);
-    const handle = this.clock.setTimer(durationMs, () => {
+    const delayMs = JITTERED.has(timer) ? Math.round(durationMs * Math.min(1, Math.max(0.75, this.jitter()))) : durationMs;
+    const handle = this.clock.setTimer(delayMs, () => {
       if (ch.timers.get(timer) !== handle) return;
       ch.timers.delete(timer);
       this.post({ kind: 'event', ch, event: { type: TIMER_EVENTS[timer] } as FsmEvent });
