@@ -54,6 +54,43 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
 process.stdin.on('end', () => process.exit(0));
 `;
 
+/**
+ * SCTP without SCTP sockets (this kernel has no SCTP module): a raw IP socket
+ * of protocol 132 sends an SCTP INIT with a valid CRC32c (so conntrack sees a
+ * new association, not an invalid packet) and another one reports every SCTP
+ * packet that reaches the pod. A probe is allowed when its INIT arrives.
+ */
+const SCTP_AGENT = `
+import json, socket, struct, sys, threading
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+out = threading.Lock()
+def emit(o):
+    with out:
+        sys.stdout.write(json.dumps(o) + "\\n"); sys.stdout.flush()
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)
+def listen():
+    while True:
+        data, addr = r.recvfrom(4096)
+        ihl = (data[0] & 15) * 4
+        sport, dport = struct.unpack("!HH", data[ihl:ihl + 4])
+        emit({"src": addr[0], "sport": sport, "dport": dport})
+threading.Thread(target=listen, daemon=True).start()
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)
+emit({"ready": True})
+for line in sys.stdin:
+    q = json.loads(line)
+    chunk = struct.pack("!BBHIIHHI", 1, 0, 20, 0x5eed0000 | (q["sport"] & 0xffff), 65535, 1, 1, 1)
+    pkt = struct.pack("!HHII", q["sport"], q["port"], 0, 0) + chunk
+    pkt = pkt[:8] + struct.pack("<I", crc32c(pkt)) + pkt[12:]
+    s.sendto(pkt, (q["host"], 0))
+`;
+
 export interface Pod {
   readonly id: string;
   readonly address: string;
@@ -66,6 +103,8 @@ export interface PodNetwork {
   readonly pods: ReadonlyMap<string, Pod>;
   /** One connection attempt from pod `from` to `address`:`port`; true when it connected (TCP) or was answered (UDP). */
   probe(from: string, address: string, protocol: 'tcp' | 'udp', port: number, timeoutMs: number): Promise<boolean>;
+  /** An SCTP INIT from pod `from` to pod `to`:`port`; true when it reached `to` (needs `sctp: true`). */
+  probeSctp(from: string, to: string, port: number, timeoutMs: number): Promise<boolean>;
   cleanup(): Promise<void>;
 }
 
@@ -79,11 +118,15 @@ function netnsSysctl(ns: NetnsRef): Sysctl {
   };
 }
 
-export async function createPodNetwork(specs: readonly { id: string; address: string }[], options: { ports: readonly number[] }): Promise<PodNetwork> {
+export async function createPodNetwork(specs: readonly { id: string; address: string }[], options: { ports: readonly number[]; sctp?: boolean }): Promise<PodNetwork> {
   const h: NetnsHarness = createNetnsHarness();
   const agents: ChildProcess[] = [];
   const waiting = new Map<number, (ok: boolean) => void>();
   const agentOf = new Map<string, ChildProcess>();
+  const sctpOf = new Map<string, ChildProcess>();
+  /** `${src}:${sport}:${dport}` at a destination pod -> resolve(true) */
+  const sctpWaiting = new Map<string, Map<string, () => void>>();
+  let nextSctpPort = 20_000 + Math.floor(Math.random() * 20_000);
   let nextId = 1;
   const cleanup = async () => {
     for (const a of agents.splice(0)) {
@@ -145,6 +188,35 @@ export async function createPodNetwork(specs: readonly { id: string; address: st
         await Promise.race([ready, deadline]).finally(() => clearTimeout(timer));
       }),
     );
+    if (options.sctp === true) {
+      await Promise.all(
+        [...pods.values()].map(async (pod) => {
+          const [bin, ...argv] = commandLine('python3', ['-u', '-c', SCTP_AGENT], pod.netns.path);
+          const child = spawn(bin as string, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+          agents.push(child);
+          sctpOf.set(pod.id, child);
+          const waiting = new Map<string, () => void>();
+          sctpWaiting.set(pod.id, waiting);
+          const ready = new Promise<void>((resolve, reject) => {
+            child.once('exit', (code) => reject(new Error(`SCTP agent of ${pod.id} exited with ${code}`)));
+            createInterface({ input: child.stdout! }).on('line', (line) => {
+              const msg = JSON.parse(line) as { ready?: boolean; src?: string; sport?: number; dport?: number };
+              if (msg.ready) resolve();
+              else {
+                const key = `${msg.src}:${msg.sport}:${msg.dport}`;
+                waiting.get(key)?.();
+                waiting.delete(key);
+              }
+            });
+          });
+          let timer: NodeJS.Timeout | undefined;
+          const deadline = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`SCTP agent of ${pod.id} not ready after 15 s`)), 15_000);
+          });
+          await Promise.race([ready, deadline]).finally(() => clearTimeout(timer));
+        }),
+      );
+    }
     return {
       node,
       pods,
@@ -155,6 +227,27 @@ export async function createPodNetwork(specs: readonly { id: string; address: st
         return new Promise<boolean>((resolve) => {
           waiting.set(id, resolve);
           agent.stdin!.write(`${JSON.stringify({ id, proto: protocol, host: address, port, timeoutMs })}\n`);
+        });
+      },
+      probeSctp(from, to, port, timeoutMs) {
+        const sender = sctpOf.get(from);
+        const src = pods.get(from);
+        const dst = pods.get(to);
+        const waiting = sctpWaiting.get(to);
+        if (sender === undefined || src === undefined || dst === undefined || waiting === undefined) throw new Error(`no SCTP agents for ${from} -> ${to}`);
+        const sport = nextSctpPort++;
+        if (nextSctpPort > 60_000) nextSctpPort = 20_000;
+        const key = `${src.address}:${sport}:${port}`;
+        return new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            waiting.delete(key);
+            resolve(false);
+          }, timeoutMs);
+          waiting.set(key, () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+          sender.stdin!.write(`${JSON.stringify({ host: dst.address, port, sport })}\n`);
         });
       },
       cleanup,

@@ -30,10 +30,14 @@ import { createPodNetwork, mapLimit, type PodNetwork } from '../../harness/pods.
 // every probe connects for real. A pod to itself is never judged (cases.json
 // `loopback`).
 //
-// SCTP: this kernel cannot open SCTP sockets, so SCTP probes are judged by the
-// evaluator (evaluateConnection walks the same DesiredPolicyState the renderer
-// turns into nft) and by the kernel accepting the rendered rules: NftTable's
-// transaction is the same check `nft -c` makes, and stronger (it commits).
+// SCTP: this kernel cannot open SCTP sockets (no SCTP module), so an SCTP
+// probe is a hand-made INIT chunk (valid CRC32c, so conntrack sees a new
+// association) sent from a raw IP socket in the source pod, and "allowed"
+// means a raw socket in the destination pod saw it arrive. Only the first
+// packet is judged (no INIT-ACK can come back without an SCTP stack), which is
+// the packet policy decides on. The evaluator (evaluateConnection, over the
+// same DesiredPolicyState the renderer turns into nft) judges every SCTP pair
+// too, and the kernel accepting the rules is the `nft -c` check, committed.
 //
 // The suite runs twice: each step's policies applied in one transaction, and
 // applied one by one, each its own incremental transaction, with the
@@ -69,7 +73,7 @@ describe.skipIf(problem !== null)('NetworkPolicy conformance on real connections
     timing.started = Date.now();
     net = await createPodNetwork(
       pods.map((id) => ({ id, address: podAddress(file, id) })),
-      { ports: [80, 81] },
+      { ports: [80, 81], sctp: true },
     );
     const ifname = new Map(pods.map((id) => [`${id}`, net.pods.get(id)!.plan.hostIfName]));
     withRealInterfaces = (s) => ({ ...s, endpoints: s.endpoints.map((e) => ({ ...e, interfaceName: ifname.get(`${e.namespace}/${e.name}`)! })) });
@@ -110,10 +114,10 @@ describe.skipIf(problem !== null)('NetworkPolicy conformance on real connections
       });
       if ((evaluated.verdict === 'allow') !== p.want) problems.push(`${label} ${port}/${protocol} ${p.from} -> ${p.to}: evaluator says ${evaluated.verdict}, expected ${p.want ? 'allow' : 'deny'}`);
     }
-    if (proto === null) return problems; // SCTP: see the comment at the top.
     const connect = (p: { from: string; to: string }, ms: number) => {
       timing.connections++;
-      return net.probe(p.from, podAddress(file, p.to), proto, port, ms);
+      // SCTP: see the comment at the top.
+      return proto === null ? net.probeSctp(p.from, p.to, port, ms) : net.probe(p.from, podAddress(file, p.to), proto, port, ms);
     };
     const first = await mapLimit(pairs, CONCURRENCY, (p) => connect(p, FAST_MS));
     const suspects = pairs.filter((p, i) => first[i] !== p.want);
