@@ -135,3 +135,16 @@ describe('FelixLoop', () => {
     expect(loop.live).toBe(false);
   });
 });
+
+describe('FelixLoop refresh', () => {
+  it('re-applies periodically with no change, so drift in the kernel is repaired', async () => {
+    const table = new RecordingTable();
+    const loop = new FelixLoop({ datastore: createMemoryDatastore(), nodeName: 'node1', table, coalesceMs: 1, refreshMs: 15 });
+    loop.start();
+    await loop.whenIdle();
+    const first = table.applied.length;
+    await new Promise((r) => setTimeout(r, 80));
+    await loop.stop();
+    expect(table.applied.length).toBeGreaterThan(first + 1);
+  });
+});

@@ -50,6 +50,12 @@ export interface FelixLoopOptions {
   onFatal?: (err: unknown) => void;
   /** Delay before reopening a watch that failed (default 1 s). */
   rewatchDelayMs?: number;
+  /**
+   * Re-apply this often with no change (default 90 s; 0: never): each apply
+   * reads the kernel's table, so a chain or set someone else changed is
+   * repaired (Felix's periodic dataplane refresh).
+   */
+  refreshMs?: number;
 }
 
 type Converter = (obj: StoredObject) => SnapshotUpdate | { error: string } | null;
@@ -106,6 +112,7 @@ export class FelixLoop {
   private readonly felixConfigs = new Map<string, StoredObject>();
   private readonly watches: { close(): void }[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private applying: Promise<void> | null = null;
   private pending = false;
   private stopped = false;
@@ -135,11 +142,17 @@ export class FelixLoop {
 
   start(): void {
     for (const k of this.kinds) void this.runWatch(k);
+    const refreshMs = this.options.refreshMs ?? 90_000;
+    if (refreshMs > 0) {
+      this.refreshTimer = setInterval(() => this.schedule(), refreshMs);
+      this.refreshTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.refreshTimer);
     for (const w of this.watches.splice(0)) w.close();
     await this.applying;
   }
@@ -169,6 +182,8 @@ export class FelixLoop {
       } catch (err) {
         if (this.stopped) return;
         this.log?.warn({ kind: name, err }, 'watch failed, reopening');
+      } finally {
+        this.watches.splice(this.watches.indexOf(watch), 1);
       }
       await new Promise((r) => setTimeout(r, this.options.rewatchDelayMs ?? 1_000));
     }

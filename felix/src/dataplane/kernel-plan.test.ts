@@ -159,3 +159,13 @@ describe('planNft', () => {
     expect(after.get('forward')).toEqual(records.get('forward'));
   });
 });
+
+describe('kernel-plan.ts', () => {
+  it('is pure: imports no process, file or socket module (STYLE.md §2)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('./kernel-plan.ts', import.meta.url), 'utf8');
+    const imported = [...text.matchAll(/(?:from|import)\s+['"]([^'"]+)['"]/g)].map((m) => m[1]!);
+    expect(imported.filter((m) => /^(node:)?(child_process|fs|fs\/promises|net)$|^execa$/.test(m))).toEqual([]);
+    expect(imported.length).toBeGreaterThan(0);
+  });
+});
