@@ -105,6 +105,16 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
     .description('client version, datastore type and whether the datastore answers (exit 4 if not)')
     .action(() => run((ctx) => runVersion(ctx)));
 
+  program
+    .command('kube-controllers')
+    .description('run IPAM garbage collection and node cleanup until SIGTERM (the tortie-kube-controllers Deployment; see controllers/README.md)')
+    .action(() =>
+      run(async (ctx) => {
+        const { runKubeControllers } = await import('../../controllers/src/main.js');
+        return runKubeControllers({ datastore: await ctx.datastore(), env: process.env });
+      }),
+    );
+
   const etcd = program.command('etcd').description('a local etcd to try tortie with (not for production)');
   etcd.command('start').description('start it (if not running) and wait until healthy').action(() => run(runEtcdStart));
   etcd.command('stop').description('stop it; the data stays').action(() => run(runEtcdStop));
