@@ -31,6 +31,10 @@ class RecordingTable implements DataplaneTable {
   retryDelayMs(): number {
     return this.failures === 0 ? 0 : 5;
   }
+  resyncs = 0;
+  resync(): void {
+    this.resyncs++;
+  }
   get ready(): boolean {
     return this.applied.length > 0 && this.failures === 0;
   }
@@ -146,5 +150,6 @@ describe('FelixLoop refresh', () => {
     await new Promise((r) => setTimeout(r, 80));
     await loop.stop();
     expect(table.applied.length).toBeGreaterThan(first + 1);
+    expect(table.resyncs).toBeGreaterThan(1);
   });
 });

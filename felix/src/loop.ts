@@ -36,6 +36,8 @@ export interface DataplaneTable {
   setDesired(objects: readonly NftObject[]): void;
   apply(): Promise<ApplyResult>;
   retryDelayMs(): number;
+  /** Read the kernel at the next apply instead of trusting the last transaction. */
+  resync?(): void;
   readonly ready: boolean;
 }
 
@@ -144,7 +146,11 @@ export class FelixLoop {
     for (const k of this.kinds) void this.runWatch(k);
     const refreshMs = this.options.refreshMs ?? 90_000;
     if (refreshMs > 0) {
-      this.refreshTimer = setInterval(() => this.schedule(), refreshMs);
+      this.refreshTimer = setInterval(() => {
+        if (!this.synced) return;
+        this.options.table.resync?.();
+        this.schedule();
+      }, refreshMs);
       this.refreshTimer.unref();
     }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accept, chain, drop, inTable, match, meta, payload, rule, TABLE, type NftCommand, type NftObject } from '../render/nft-json.js';
-import { learnListedKeys, parseNftList, planNft, recordsAfter, type ActualTable, type ChainRecord } from './kernel-plan.js';
+import { actualFromObjects, learnListedKeys, parseNftList, planNft, recordsAfter, type ActualTable, type ChainRecord } from './kernel-plan.js';
 
 // A small table in the shape renderRuleset gives: base chain, dispatch map,
 // per-endpoint and per-policy chains, an address set and a named-port set.
@@ -96,10 +96,20 @@ describe('planNft', () => {
     expect(p.commands).toEqual([]);
   });
 
-  it('before the listed keys are learnt, an unchanged desired state still plans nothing', () => {
+  it('chains never read back: trusted against our own last write, rewritten against a real read', () => {
     const objs = table();
     const first = planNft(objs, null, new Map());
-    expect(planNft(objs, parseNftList(listed(objs)), recordsAfter(first, new Map(), objs)).kind).toBe('none');
+    const records = recordsAfter(first, new Map(), objs);
+    expect(planNft(objs, actualFromObjects(objs, records), records, { trustUnlearned: true }).kind).toBe('none');
+    const fromKernel = planNft(objs, parseNftList(listed(objs)), records);
+    expect(verbs(fromKernel.commands).filter((v) => v.startsWith('flush'))).toEqual(['flush chain forward', 'flush chain tw-tora', 'flush chain pi-knp/x/p']);
+    expect(fromKernel.summary.elementsAdded + fromKernel.summary.elementsDeleted).toBe(0);
+  });
+
+  it('plans from our own last write like from the kernel', () => {
+    const { records } = settle(table());
+    const fromMemory = planNft(table({ members: ['10.0.1.1', '10.0.3.3'] }), actualFromObjects(table(), records), records, { trustUnlearned: true });
+    expect(verbs(fromMemory.commands)).toEqual(['delete element sel4-1', 'add element sel4-1']);
   });
 
   it('touches only the elements of the set whose members changed', () => {

@@ -110,8 +110,14 @@ function canonicalElement(set: NftSetObj, elem: NftExpr): string {
   return canonical(elem);
 }
 
+/**
+ * Identity of a chain's content. Plain JSON.stringify (not `canonical`) because
+ * it is only compared with keys made the same way from the same source: desired
+ * with desired (the renderer is deterministic), listed with listed (nft's
+ * output is); and it is the hot path of a full resync.
+ */
 export function chainKey(chain: NftChainObj, rules: readonly NftRuleObj[]): string {
-  return canonical({ chain: chainShape(chain), rules: rules.map((r) => ({ expr: r.expr, comment: r.comment })) });
+  return JSON.stringify([chain.name, chain.type, chain.hook, chain.prio, chain.policy, rules.map((r) => [r.expr, r.comment])]);
 }
 
 function chainShape(c: NftChainObj): Record<string, unknown> {
@@ -225,7 +231,21 @@ export function fullReplace(objects: readonly NftObject[]): NftPlan {
  * remembers of the chains it wrote (see ChainRecord); an empty map means "we
  * know nothing", which makes the plan a full replace.
  */
-export function planNft(desiredObjects: readonly NftObject[], actual: ActualTable | null, records: ReadonlyMap<string, ChainRecord>): NftPlan {
+export function planNft(
+  desiredObjects: readonly NftObject[],
+  actual: ActualTable | null,
+  records: ReadonlyMap<string, ChainRecord>,
+  options: {
+    /**
+     * A chain written but not read back since (listedKey null) counts as
+     * unchanged. True when `actual` is our own last transaction
+     * (actualFromObjects); false for a real read, where such a chain is
+     * rewritten so that its listed form can be learnt from a fresh write.
+     */
+    trustUnlearned?: boolean;
+  } = {},
+): NftPlan {
+  const trustUnlearned = options.trustUnlearned ?? false;
   if (actual === null || records.size === 0) return fullReplace(desiredObjects);
   const desired = groupDesired(desiredObjects);
 
@@ -258,7 +278,7 @@ export function planNft(desiredObjects: readonly NftObject[], actual: ActualTabl
       addChains.push({ add: { chain: d.chain } });
     } else {
       const record = records.get(name);
-      const unchanged = record !== undefined && record.desiredKey === d.key && (record.listedKey === null || record.listedKey === a.listedKey);
+      const unchanged = record !== undefined && record.desiredKey === d.key && (record.listedKey === null ? trustUnlearned : record.listedKey === a.listedKey);
       if (unchanged) continue;
       rules.push({ flush: { chain: { ...inTable, name } } });
     }
@@ -346,7 +366,24 @@ export function recordsAfter(plan: NftPlan, previous: ReadonlyMap<string, ChainR
   return next;
 }
 
-/** Records with the listed keys the kernel now shows filled in for chains written last time. */
+/**
+ * The table as we last wrote it, for planning without reading the kernel: what
+ * a successful transaction leaves is exactly what it said. Chains carry the
+ * listed key we learnt for them (so they compare equal to their records);
+ * drift is found at the next real read (NftTable.resync).
+ */
+export function actualFromObjects(objects: readonly NftObject[], records: ReadonlyMap<string, ChainRecord>): ActualTable {
+  const d = groupDesired(objects);
+  const chains = new Map<string, ActualChain>();
+  for (const [name, c] of d.chains) chains.set(name, { chain: c.chain, rules: c.rules, listedKey: records.get(name)?.listedKey ?? c.key });
+  const sets = new Map<string, ActualSet>();
+  for (const [name, set] of d.sets) sets.set(name, { set, elements: new Map((set.elem ?? []).map((e) => [canonicalElement(set, e), e])) });
+  const maps = new Map<string, ActualMap>();
+  for (const [name, map] of d.maps) maps.set(name, { map, elements: new Map((map.elem ?? []).map((e) => [canonical(e[0]), { elem: e, value: canonical(e[1]) }])) });
+  return { chains, sets, maps };
+}
+
+/** Records with the listed keys the kernel now shows filled in for chains just written (read back at once). */
 export function learnListedKeys(records: ReadonlyMap<string, ChainRecord>, actual: ActualTable | null): Map<string, ChainRecord> {
   const next = new Map<string, ChainRecord>();
   if (actual === null) return next;

@@ -10,12 +10,15 @@
  * succeeds, and after `maxConsecutiveFailures` the error is ERR_NFT_APPLY with
  * `details.fatal = true`: the caller exits non-zero (fail closed).
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { TortieError } from '../../../lib/errors.js';
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME } from '../../../lib/contract.js';
 import { commandFailureOf, runCommand, type CommandRunner } from '../../../lib/kernel/exec.js';
 import type { NftObject } from '../render/nft-json.js';
-import { learnListedKeys, parseNftList, planNft, recordsAfter, type ChainRecord, type NftPlan } from './kernel-plan.js';
+import { actualFromObjects, learnListedKeys, parseNftList, planNft, recordsAfter, type ChainRecord, type NftPlan } from './kernel-plan.js';
 
 export interface NftTableOptions {
   /** Runs `nft` (default: lib/kernel/exec.ts runCommand). */
@@ -75,9 +78,13 @@ export class NftTable {
   private readonly backoff: { initialMs: number; maxMs: number };
   private desired: readonly NftObject[] | null = null;
   private records = new Map<string, ChainRecord>();
+  /** What the last successful transaction left in the kernel; null: unknown, read it. */
+  private written: readonly NftObject[] | null = null;
   private dirty = false;
   private failures = 0;
   private everApplied = false;
+  private tmpDir: string | undefined;
+  private txCounter = 0;
   /** Number of transactions written (for tests and metrics). */
   transactions = 0;
 
@@ -89,14 +96,24 @@ export class NftTable {
     this.backoff = options.backoff ?? { initialMs: 100, maxMs: 30_000 };
   }
 
-  private nft(args: string[], input?: string): Promise<string> {
-    const opts: { netns?: string; input?: string } = {};
+  /**
+   * Runs nft; with `input`, args must end in `-f -` and the input goes through a
+   * private temporary file instead: `nft -f -` opens /dev/stdin, which fails
+   * with ENXIO on the socket pair Node gives a child, and nft reads a pipe
+   * markedly slower than a file (~0.17 s against ~0.11 s for 700 kB).
+   */
+  private async nft(args: string[], input?: string): Promise<string> {
+    const opts: { netns?: string } = {};
     if (this.netns !== undefined) opts.netns = this.netns;
     if (input === undefined) return this.run('nft', args, opts);
-    opts.input = input;
-    // `nft -f -` opens /dev/stdin, which fails with ENXIO when stdin is the
-    // socket pair Node gives a child; cat turns it into a real pipe.
-    return this.run('sh', ['-c', 'cat | exec nft "$@"', 'nft', ...args], opts);
+    this.tmpDir ??= await mkdtemp(join(tmpdir(), 'tortie-nft-'));
+    const file = join(this.tmpDir, `tx-${process.pid}-${++this.txCounter}.json`);
+    await writeFile(file, input, { mode: 0o600 });
+    try {
+      return await this.run('nft', [...args.slice(0, -1), file], opts);
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   /** Start-up check: nft is there and ≥ 1.0 (JSON input we rely on). Throws ERR_CONFIG_INVALID otherwise. */
@@ -176,8 +193,18 @@ export class NftTable {
     return JSON.stringify(commands[hi - 1]);
   }
 
-  /** Forget what we believe the kernel holds: the next apply replaces the table whole. */
+  /**
+   * Read the kernel at the next apply instead of trusting what we wrote, and
+   * repair whatever differs (someone flushed a chain, deleted an element).
+   */
   resync(): void {
+    this.written = null;
+    if (this.desired !== null) this.dirty = true;
+  }
+
+  /** Forget everything: the next apply replaces the table whole (as after a restart). */
+  forget(): void {
+    this.written = null;
     this.records = new Map();
     if (this.desired !== null) this.dirty = true;
   }
@@ -192,9 +219,15 @@ export class NftTable {
     if (desired === null) throw new TortieError('ERR_NFT_APPLY', 'apply() before setDesired()');
     let plan: NftPlan | null = null;
     try {
-      const actual = await this.readActual();
-      const known = learnListedKeys(this.records, actual.table);
-      plan = planNft(desired, actual.table, known);
+      // Between resyncs the kernel holds what our last transaction wrote (transactions are atomic): plan against
+      // that and save the read, which costs as much as the write for a large table.
+      // A real read (start, resync, after a failure) rewrites chains whose listed form we never saw and reads
+      // the table back once after writing, so that drift can be told from our own writes later.
+      const fromMemory = this.written !== null;
+      const known = new Map(this.records);
+      plan = fromMemory
+        ? planNft(desired, actualFromObjects(this.written!, known), known, { trustUnlearned: true })
+        : planNft(desired, (await this.readActual()).table, known);
       if (plan.kind !== 'none') {
         const input = JSON.stringify({ nftables: plan.commands });
         this.log?.debug({ kind: plan.kind, summary: plan.summary, transaction: input.length > 20_000 ? `${input.slice(0, 20_000)}...` : input }, 'nft transaction');
@@ -202,6 +235,8 @@ export class NftTable {
         this.transactions++;
       }
       this.records = recordsAfter(plan, known, desired);
+      if (!fromMemory && plan.kind !== 'none') this.records = learnListedKeys(this.records, (await this.readActual()).table);
+      this.written = desired;
       if (this.failures > 0) this.log?.info({ failures: this.failures }, 'nft apply recovered');
       this.failures = 0;
       this.everApplied = true;
@@ -211,6 +246,7 @@ export class NftTable {
       this.failures++;
       // What we believe of the kernel may be wrong now: replace the table whole next time.
       this.records = new Map();
+      this.written = null;
       const f = commandFailureOf(err);
       const stderr = f?.stderr ?? (err instanceof Error ? err.message : String(err));
       const fatal = this.failures >= this.maxFailures;
