@@ -83,8 +83,6 @@ export class NftTable {
   private dirty = false;
   private failures = 0;
   private everApplied = false;
-  private tmpDir: string | undefined;
-  private txCounter = 0;
   /** Number of transactions written (for tests and metrics). */
   transactions = 0;
 
@@ -106,13 +104,13 @@ export class NftTable {
     const opts: { netns?: string } = {};
     if (this.netns !== undefined) opts.netns = this.netns;
     if (input === undefined) return this.run('nft', args, opts);
-    this.tmpDir ??= await mkdtemp(join(tmpdir(), 'tortie-nft-'));
-    const file = join(this.tmpDir, `tx-${process.pid}-${++this.txCounter}.json`);
-    await writeFile(file, input, { mode: 0o600 });
+    const dir = await mkdtemp(join(tmpdir(), 'tortie-nft-'));
+    const file = join(dir, 'transaction.json');
     try {
+      await writeFile(file, input, { mode: 0o600 });
       return await this.run('nft', [...args.slice(0, -1), file], opts);
     } finally {
-      await rm(file, { force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   }
 
