@@ -134,9 +134,13 @@ export class FelixLoop {
   get synced(): boolean {
     return this.syncedKinds.size === this.kinds.length;
   }
-  /** In sync, and the kernel holds what the datastore says. */
+  /**
+   * In sync, and the last apply succeeded. Not lowered while an apply runs:
+   * readiness that flapped with every change would take the node out of
+   * service for nothing.
+   */
   get ready(): boolean {
-    return this.synced && !this.fatal && this.options.table.ready && !this.pending && this.applying === null;
+    return this.synced && !this.fatal && this.options.table.ready;
   }
   get live(): boolean {
     return !this.fatal;
