@@ -11,56 +11,13 @@
  * drop the session and withdraw the kernel route. Both sides connect and
  * listen, so connection collisions happen for real.
  */
-import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { birdAvailable, startBird, type BirdInstance } from '../../harness/bird.js';
-import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName, type NetnsHarness } from '../../harness/netns.js';
+import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
+import { kernelRoutes, makeTorAndNode, NODE, POD_BLOCK, startSpeaker, TOR, TOR_ROUTE, type SpeakerProcess } from './topology.js';
 
 const problem = (await kernelAccessProblem()) ?? ((await birdAvailable()) ? null : 'bird is not installed (Debian package bird2)');
 if (problem !== null) console.warn(`skipping test/integration/bgp/bird.test.ts: ${problem}`);
-
-const SPEAKER = fileURLToPath(new URL('../../../bgp-speaker/test-fixtures/speaker.ts', import.meta.url));
-const TOR = '10.251.0.1';
-const NODE = '10.251.0.2';
-const POD_BLOCK = '10.244.1.0/26';
-const TOR_ROUTE = '10.96.0.0/24';
-
-type SpeakerEvent = { type: string } & Record<string, unknown>;
-
-interface SpeakerProcess {
-  readonly child: ChildProcess;
-  readonly events: SpeakerEvent[];
-  output(): string;
-  /** SIGTERM (Cease, then exit), waiting up to 5 s for the exit. */
-  stop(): Promise<void>;
-}
-
-function startSpeaker(h: NetnsHarness, ns: Parameters<NetnsHarness['spawnIn']>[0], options: Record<string, unknown>): SpeakerProcess {
-  const child = h.spawnIn(ns, process.execPath, ['--import', 'tsx', SPEAKER, JSON.stringify(options)]);
-  const events: SpeakerEvent[] = [];
-  let text = '';
-  let partial = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    text += b.toString();
-    partial += b.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') events.push(JSON.parse(line) as SpeakerEvent);
-  });
-  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    child,
-    events,
-    output: () => text,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-      process.kill(child.pid, 'SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-    },
-  };
-}
 
 function birdConfig(kind: { torAsn: number; nodeAsn: number }): string {
   const isInternal = kind.torAsn === kind.nodeAsn;
@@ -106,13 +63,7 @@ describe.skipIf(problem !== null)('BIRD 2 interop', () => {
     { name: 'eBGP, both connect (collision)', torAsn: 65000, nodeAsn: 64512, mode: { dialAfterInbound: true } },
   ])('$name: Established both ways, routes learned and installed, Cease withdraws', async (kind) => {
     h = createNetnsHarness();
-    const tor = await h.makeNetns('tor');
-    const node = await h.makeNetns('node');
-    const vTor = uniqueName('t', 6);
-    const vNode = uniqueName('n', 6);
-    await h.makeVeth(vTor, vNode, { aNs: tor, bNs: node });
-    await h.hostIp.inNetns(tor).batch(['link set lo up', `addr add ${TOR}/30 dev ${vTor}`, `link set ${vTor} up`]);
-    await h.hostIp.inNetns(node).batch(['link set lo up', `addr add ${NODE}/30 dev ${vNode}`, `link set ${vNode} up`]);
+    const { tor, node } = await makeTorAndNode(h);
 
     const b = await startBird(h, tor, birdConfig(kind));
     bird = b;
@@ -130,7 +81,7 @@ describe.skipIf(problem !== null)('BIRD 2 interop', () => {
     expect(established).toMatchObject({ peerAsn: kind.torAsn, holdTimeSec: 9, keepaliveTimeSec: 3, fourOctetAs: true });
 
     // BIRD learns our /26 and its kernel protocol installs it in the tor namespace via the node.
-    const torRoutes = async () => JSON.parse(await h!.exec(tor, 'ip', ['-json', 'route', 'show', 'table', 'main'])) as { dst: string; gateway?: string; protocol?: string }[];
+    const torRoutes = () => kernelRoutes(h!, tor);
     const installed = await pollUntil('the pod block in the tor kernel', async () => (await torRoutes()).find((r) => r.dst === POD_BLOCK), { timeoutMs: 15_000, intervalMs: 200 }).catch((err: Error) => {
       throw new Error(`${err.message}${context()}`);
     });
