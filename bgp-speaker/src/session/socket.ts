@@ -51,6 +51,7 @@ export function socketConnection(socket: Socket): BgpConnection {
   let earlyClose: { error?: Error } | null = null;
   let isDetached = false;
   let lastError: Error | undefined;
+  let isCorked = false;
   socket.on('data', (chunk: Buffer) => {
     const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (isDetached) return;
@@ -86,7 +87,17 @@ export function socketConnection(socket: Socket): BgpConnection {
       if (earlyClose !== null && handlers === h) h.onClose(earlyClose.error);
     },
     write(bytes) {
-      if (!socket.destroyed && socket.writable) socket.write(bytes);
+      if (socket.destroyed || !socket.writable) return;
+      // Messages written in one turn of the event loop (an UPDATE burst) leave in one writev.
+      if (!isCorked) {
+        isCorked = true;
+        socket.cork();
+        process.nextTick(() => {
+          isCorked = false;
+          socket.uncork();
+        });
+      }
+      socket.write(bytes);
     },
     close() {
       detach();

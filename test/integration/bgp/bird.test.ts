@@ -118,4 +118,37 @@ describe.skipIf(problem !== null)('BIRD 2 interop', () => {
     await pollUntil('the pod block withdrawn from the tor kernel', async () => !(await torRoutes()).some((r) => r.dst === POD_BLOCK), { timeoutMs: 10_000, intervalMs: 100 });
     expect(b.log()).toMatch(/Received: Administrative shutdown: "test finished"/);
   });
+
+  it('a frozen speaker is dropped by BIRD’s hold timer, and both recover when it thaws', async () => {
+    h = createNetnsHarness();
+    const { tor, node } = await makeTorAndNode(h);
+    const b = await startBird(h, tor, birdConfig({ torAsn: 65000, nodeAsn: 64512 }));
+    bird = b;
+    const s = startSpeaker(h, node, { localAddress: NODE, localAsn: 64512, peerAddress: TOR, peerAsn: 65000, announce: [POD_BLOCK], listen: true, holdTimeSec: 30 });
+    speaker = s;
+    const context = () => `\n--- speaker ---\n${s.output()}\n--- bird ---\n${b.log()}`;
+    const hasPodBlock = async () => (await kernelRoutes(h!, tor)).some((r) => r.dst === POD_BLOCK && r.gateway === NODE);
+    try {
+      await pollUntil('the pod block in the tor kernel', hasPodBlock, { timeoutMs: 30_000, intervalMs: 200 });
+      const pid = s.child.pid as number;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        // Negotiated hold time 9 s: BIRD gives up on the silent speaker and withdraws its route.
+        await pollUntil('BIRD leaves Established', async () => (await b.bgpState('node')) !== 'Established', { timeoutMs: 15_000, intervalMs: 200 });
+        await pollUntil('the pod block withdrawn', async () => !(await hasPodBlock()), { timeoutMs: 5_000, intervalMs: 100 });
+        expect(b.log()).toMatch(/node: Error: Hold timer expired/);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // Thawed, the speaker finds its connection gone, backs off, and comes back.
+      await pollUntil('the pod block back in the tor kernel', hasPodBlock, { timeoutMs: 30_000, intervalMs: 200 });
+      expect(await b.bgpState('node')).toBe('Established');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${context()}`);
+    }
+    if (process.env.TT_BGP_DEBUG) console.log(context());
+    const states = s.events.filter((e) => e.type === 'state').map((e) => `${e.from}->${e.to}`);
+    expect(states.filter((t) => t === 'OpenConfirm->Established')).toHaveLength(2);
+    expect(s.events.filter((e) => e.type === 'established')).toHaveLength(2);
+  });
 });
