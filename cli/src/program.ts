@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDelete } from './commands/delete.js';
 import { runEtcdStart, runEtcdStatus, runEtcdStop } from './commands/etcd.js';
 import { runGet } from './commands/get.js';
+import { ExplainOutputs, runPolicyExplain, type ExplainOutput } from './commands/policy-explain.js';
+import { StatsOutputs, runPolicyStats, type StatsOutput } from './commands/policy-stats.js';
 import { clientVersion, runVersion } from './commands/version.js';
 import { runWrite } from './commands/write.js';
 import type { CommandContext } from './context.js';
@@ -114,6 +116,22 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
         return runKubeControllers({ datastore: await ctx.datastore(), env: process.env });
       }),
     );
+
+  const policy = program.command('policy').description('what the network policies do: explain a connection, per-rule counters');
+  policy
+    .command('explain')
+    .description('which policies select each end of a connection, which rule decides, and the verdict (exit 0 either way)')
+    .requiredOption('--from <pod>', 'source: NAMESPACE/POD or an IP address')
+    .requiredOption('--to <pod>', 'destination: NAMESPACE/POD or an IP address')
+    .requiredOption('--port <port>', 'destination PORT or PORT/PROTOCOL (TCP, UDP, SCTP), such as 80/TCP')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(ExplainOutputs).default('text'))
+    .action((flags: { from: string; to: string; port: string; output: ExplainOutput }) => run((ctx) => runPolicyExplain(ctx, flags)));
+  policy
+    .command('stats')
+    .description("packet and byte counters of every policy rule in this node's nftables table (needs root)")
+    .addOption(new Option('-o, --output <format>', 'output format').choices(StatsOutputs).default('table'))
+    .option('--netns <name>', 'read the table in this network namespace (ip netns) instead')
+    .action((flags: { output: StatsOutput; netns?: string }) => run((ctx) => runPolicyStats(ctx, flags)));
 
   const etcd = program.command('etcd').description('a local etcd to try tortie with (not for production)');
   etcd.command('start').description('start it (if not running) and wait until healthy').action(() => run(runEtcdStart));
