@@ -22,8 +22,8 @@ import { PodNetwork } from './pod-network.js';
 // deterministic). It proves the mechanics nft -c cannot: Pass handing over to
 // the Kubernetes stage, an egress Allow that still lets the destination's
 // ingress decide, end-of-stage drops, and anti-spoofing; and that the kernel
-// agrees with evaluateConnection on each probe. netpol-connections runs the
-// shared cases the same way.
+// agrees with evaluateConnection on each probe. netpol-conformance runs the
+// shared cases through the live agent's NftTable.
 const isRoot = process.getuid?.() === 0;
 const id = `tfx${process.pid % 100000}`;
 const NODE = `${id}n`;
