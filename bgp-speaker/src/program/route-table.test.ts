@@ -122,3 +122,20 @@ describe('RouteTable', () => {
     table.stop();
   });
 });
+
+describe('RouteTable deletions on hold', () => {
+  it('keeps routes no longer desired until deletions are allowed', async () => {
+    const k = fakeKernel();
+    const table = new RouteTable({ ip: k.ip, clock: new FakeClock(), families: [4] });
+    table.setDesired([via('10.244.2.0/26', '10.0.0.2')]);
+    await table.apply();
+    table.setDeletionsAllowed(false);
+    table.setDesired([via('10.244.3.0/26', '10.0.0.3')]);
+    await table.apply();
+    expect([...k.routes.keys()].sort()).toEqual(['10.244.2.0/26', '10.244.3.0/26']);
+    table.setDeletionsAllowed(true);
+    expect(table.isDirty).toBe(true);
+    await table.apply();
+    expect([...k.routes.keys()]).toEqual(['10.244.3.0/26']);
+  });
+});

@@ -39,6 +39,7 @@ export class RouteTable {
   #failures = 0;
   #retryMs: number;
   #isStopped = false;
+  #isDeletionAllowed = true;
   readonly #o: Required<Omit<RouteTableOptions, 'log' | 'onFatal' | 'onApplied'>> & Pick<RouteTableOptions, 'log' | 'onFatal' | 'onApplied'>;
 
   constructor(options: RouteTableOptions) {
@@ -84,10 +85,25 @@ export class RouteTable {
     for (const family of this.#o.families) {
       for (const r of await this.#o.ip.routes(family, { protocol: ROUTE_PROTOCOL })) actual.push(kernelRouteFromIp(r));
     }
-    const commands = renderRouteBatch(planRouteChanges(desired, actual));
+    const plan = planRouteChanges(desired, actual);
+    const commands = renderRouteBatch(this.#isDeletionAllowed ? plan : { replace: plan.replace, delete: [] });
     if (commands.length > 0) await this.#o.ip.batch(commands);
     if (desired === this.#desired) this.#isDirty = false;
     return commands;
+  }
+
+  /**
+   * While false, routes of ours that are no longer desired stay in the kernel
+   * (a restarted speaker waits for its peers' End-of-RIB before removing what
+   * it has not learned again). Setting it true schedules an apply.
+   */
+  setDeletionsAllowed(isAllowed: boolean): void {
+    if (isAllowed === this.#isDeletionAllowed) return;
+    this.#isDeletionAllowed = isAllowed;
+    if (isAllowed) {
+      this.#isDirty = true;
+      this.#schedule(this.#o.coalesceMs);
+    }
   }
 
   /** Stops scheduled applies (the routes stay in the kernel). */
