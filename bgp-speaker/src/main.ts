@@ -37,9 +37,9 @@ import { createLogger, type Logger } from '../../lib/log.js';
 import { calculateSpeakerConfig, type DatastoreSnapshot } from './config/desired.js';
 import { RouteTable } from './program/route-table.js';
 import { listenBgp, systemClock, tcpDialer, type BgpListener } from './session/index.js';
-import { BgpSpeaker, type PeerStatus } from './speaker.js';
+import { DEFAULT_STATUS_FILE, type SpeakerStatusFile } from './config/status-file.js';
+import { BgpSpeaker } from './speaker.js';
 
-export const DEFAULT_STATUS_FILE = '/var/run/tortie/bgp-status.json';
 
 export interface SpeakerProcessConfig {
   readonly nodeName: string;
@@ -54,15 +54,6 @@ export interface SpeakerProcessConfig {
   readonly isRestarting: boolean;
 }
 
-/** What the status file holds (read by `tortie node status`). */
-export interface SpeakerStatusFile {
-  readonly node: string;
-  readonly pid: number;
-  readonly updatedAt: string;
-  readonly localAsn: number | null;
-  readonly routerId: string | null;
-  readonly peers: readonly PeerStatus[];
-}
 
 const empty = (v: unknown) => (v === '' ? undefined : v);
 const EnvSchema = z.object({

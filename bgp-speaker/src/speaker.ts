@@ -21,7 +21,10 @@
 import type { Logger } from '../../lib/log.js';
 import { AFI_IPV4, AFI_IPV6, endOfRib, SAFI_UNICAST, type Capability } from './codec/index.js';
 import { sessionConfig } from './fsm/index.js';
-import { isSameSession, type PeerSpec, type PeerType } from './config/peers.js';
+import { isSameSession, type PeerSpec } from './config/peers.js';
+import type { PeerStatus } from './config/status-file.js';
+
+export type { PeerStatus };
 import type { SpeakerConfig } from './config/desired.js';
 import { planKernelRoutes } from './program/routes.js';
 import type { RouteTable } from './program/route-table.js';
@@ -29,21 +32,6 @@ import { AdjRibIn, AdjRibOut, isEmptyAdvertisements, LocRib, mergeChanges, packU
 import { BLOCKS_ORIGIN, SERVICES_ORIGIN } from './source/blocks.js';
 import { acceptInbound, Session, type BgpConnection, type Clock, type Dialer, type Negotiated, type TimerHandle } from './session/index.js';
 
-export interface PeerStatus {
-  readonly peerAddress: string;
-  readonly peerPort: number;
-  readonly name: string;
-  readonly type: PeerType;
-  readonly peerAsn: number;
-  readonly state: string;
-  /** When the session entered its state (ISO 8601). */
-  readonly since: string;
-  readonly lastError: string | null;
-  readonly prefixesReceived: number;
-  readonly prefixesSent: number;
-  /** A configured password is not applied (TCP-MD5 is not available). */
-  readonly hasUnappliedPassword: boolean;
-}
 
 export interface BgpSpeakerOptions {
   readonly dialer: Dialer;

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDelete } from './commands/delete.js';
 import { runEtcdStart, runEtcdStatus, runEtcdStop } from './commands/etcd.js';
 import { runGet } from './commands/get.js';
+import { NodeStatusOutputs, runNodeStatus, type NodeStatusOutput } from './commands/node-status.js';
 import { ExplainOutputs, runPolicyExplain, type ExplainOutput } from './commands/policy-explain.js';
 import { StatsOutputs, runPolicyStats, type StatsOutput } from './commands/policy-stats.js';
 import { clientVersion, runVersion } from './commands/version.js';
@@ -132,6 +133,15 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
     .addOption(new Option('-o, --output <format>', 'output format').choices(StatsOutputs).default('table'))
     .option('--netns <name>', 'read the table in this network namespace (ip netns) instead')
     .action((flags: { output: StatsOutput; netns?: string }) => run((ctx) => runPolicyStats(ctx, flags)));
+
+  program
+    .command('node')
+    .description('this host\'s node agent')
+    .command('status')
+    .description('BGP sessions of this host\'s node agent, as calicoctl node status shows them (exit 4 if it is not running)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(NodeStatusOutputs).default('table'))
+    .option('--status-file <path>', 'the speaker\'s status file (default $TORTIE_STATUS_FILE or /var/run/tortie/bgp-status.json)')
+    .action((flags: { output: NodeStatusOutput; statusFile?: string }) => run((ctx) => runNodeStatus(ctx, flags)));
 
   const etcd = program.command('etcd').description('a local etcd to try tortie with (not for production)');
   etcd.command('start').description('start it (if not running) and wait until healthy').action(() => run(runEtcdStart));

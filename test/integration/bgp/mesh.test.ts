@@ -15,6 +15,7 @@
  *    switched off, BGPPeers with peerSelector make node2/node3 its clients;
  *    node2 and node3 keep each other's routes (reflected, next hop kept);
  * 3. a new BGPPeer (node2 ↔ node3 directly) takes effect.
+ * `tortie node status` (the real CLI) shows the mesh sessions.
  */
 import { createConnection, createServer, type Server } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -36,6 +37,7 @@ const problem = await kernelAccessProblem();
 if (problem !== null) console.warn(`skipping test/integration/bgp/mesh.test.ts: ${problem}`);
 
 const MAIN = fileURLToPath(new URL('../../../bgp-speaker/src/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../cli/src/main.ts', import.meta.url));
 const NODES = [1, 2, 3] as const;
 const nodeAddress = (i: number) => `10.252.0.${i}`;
 const block = (i: number) => `10.244.${i}.0/26`;
@@ -184,6 +186,10 @@ describe.skipIf(problem !== null)('three tortie nodes: full mesh and route refle
     const meshStatus = await status(nodes[0] as Node);
     expect(meshStatus.map((p) => p.type)).toEqual(['node-to-node mesh', 'node-to-node mesh']);
     expect(meshStatus.every((p) => p.prefixesReceived === 1 && p.prefixesSent >= 1)).toBe(true);
+    // What an operator sees: tortie node status, the real CLI.
+    const table = await harness.exec(null, process.execPath, ['--import', 'tsx', CLI, 'node', 'status', '--status-file', nodes[0]!.statusFile]);
+    expect(table).toContain('IPv4 BGP status');
+    expect(table).toMatch(/\| 10\.252\.0\.2 +\| node-to-node mesh \| up +\| [0-9:]+ +\| Established +\| 1 +\| 1 +\|/);
 
     // TCP from node1's block to node2's block, across the fabric on the learned routes.
     const server = harness.spawnIn(nodes[1]!.ns, 'socat', [`TCP-LISTEN:5555,bind=${podAddress(2)},reuseaddr,fork`, 'SYSTEM:echo peer=$SOCAT_PEERADDR']);

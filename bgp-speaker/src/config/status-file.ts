@@ -1,0 +1,35 @@
+/**
+ * The speaker's status file: written by bgp-speaker/src/main.ts every second,
+ * read by `tortie node status`. One JSON object; the writer replaces it
+ * atomically (write + rename) and removes it on a clean exit.
+ */
+import type { PeerType } from './peers.js';
+
+export const DEFAULT_STATUS_FILE = '/var/run/tortie/bgp-status.json';
+
+export interface PeerStatus {
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  readonly name: string;
+  readonly type: PeerType;
+  readonly peerAsn: number;
+  /** RFC 4271 FSM state: Idle, Connect, Active, OpenSent, OpenConfirm, Established. */
+  readonly state: string;
+  /** When the session entered its state (ISO 8601). */
+  readonly since: string;
+  /** The NOTIFICATION or TCP error that last took the session down. */
+  readonly lastError: string | null;
+  readonly prefixesReceived: number;
+  readonly prefixesSent: number;
+  /** A password is configured but not applied (TCP-MD5 is not available). */
+  readonly hasUnappliedPassword: boolean;
+}
+
+export interface SpeakerStatusFile {
+  readonly node: string;
+  readonly pid: number;
+  readonly updatedAt: string;
+  readonly localAsn: number | null;
+  readonly routerId: string | null;
+  readonly peers: readonly PeerStatus[];
+}
