@@ -45,6 +45,8 @@ export interface BgpSpeakerOptions {
   readonly isRestarting?: boolean;
   /** Kernel route deletions wait this long at most for every peer's first End-of-RIB (default 10 s). */
   readonly selectionDeferralMs?: number;
+  /** RFC 4271 §10 timer jitter for the sessions (default random; tests pass `() => 1`). */
+  readonly jitter?: () => number;
   /** Delay between a Loc-RIB change and the kernel plan, so a burst of UPDATEs plans once (default 10 ms). */
   readonly kernelCoalesceMs?: number;
 }
@@ -208,6 +210,7 @@ export class BgpSpeaker {
       ...(spec.sourceAddress === undefined ? {} : { localAddress: spec.sourceAddress }),
       dialer: this.#o.dialer,
       clock: this.#o.clock,
+      ...(this.#o.jitter === undefined ? {} : { jitter: this.#o.jitter }),
       handlers: {
         onStateChange: (c) => {
           if (!isCurrent()) return;
