@@ -69,6 +69,16 @@ function nodeObject(i: number, extra: { rr?: string; labels?: Record<string, str
   return resource('Node', `node${i}`, { bgp: { ipv4Address: `${nodeAddress(i)}/24`, ...(extra.rr ? { routeReflectorClusterID: extra.rr } : {}) } }, extra.labels ?? { 'kubernetes.io/hostname': `node${i}` });
 }
 
+function startSpeaker(harness: NetnsHarness, ns: NetnsRef, i: number, statusFile: string, extraEnv: readonly string[] = []): ChildProcess {
+  const env = [`NODENAME=node${i}`, 'DATASTORE_TYPE=etcdv3', 'ETCD_ENDPOINTS=http://127.0.0.1:2379', `TORTIE_STATUS_FILE=${statusFile}`, 'TORTIE_BGP_CONNECT_RETRY_TIME=2', 'TORTIE_BGP_HOLD_TIME=9', ...extraEnv];
+  return harness.spawnIn(ns, 'env', [...env, process.execPath, '--import', 'tsx', MAIN]);
+}
+
+function follow(node: Node): void {
+  node.child.stdout?.on('data', (b: Buffer) => (node.output += b.toString()));
+  node.child.stderr?.on('data', (b: Buffer) => (node.output += b.toString()));
+}
+
 interface StatusPeer {
   peerAddress: string;
   type: string;
@@ -146,12 +156,8 @@ describe.skipIf(problem !== null)('three tortie nodes: full mesh and route refle
         'link set tst1 up',
       ]);
       harness.spawnIn(ns, 'socat', ['TCP-LISTEN:2379,bind=127.0.0.1,reuseaddr,fork', `UNIX-CONNECT:${socket}`]);
-      const statusFile = join(dir, `node${i}.json`);
-      const env = [`NODENAME=node${i}`, 'DATASTORE_TYPE=etcdv3', 'ETCD_ENDPOINTS=http://127.0.0.1:2379', `TORTIE_STATUS_FILE=${statusFile}`, 'TORTIE_BGP_CONNECT_RETRY_TIME=2', 'TORTIE_BGP_HOLD_TIME=9'];
-      const child = harness.spawnIn(ns, 'env', [...env, process.execPath, '--import', 'tsx', MAIN]);
-      const node: Node = { name: `node${i}`, ns, statusFile, child, output: '' };
-      child.stdout?.on('data', (b: Buffer) => (node.output += b.toString()));
-      child.stderr?.on('data', (b: Buffer) => (node.output += b.toString()));
+      const node: Node = { name: `node${i}`, ns, statusFile: join(dir, `node${i}.json`), child: startSpeaker(harness, ns, i, join(dir, `node${i}.json`)), output: '' };
+      follow(node);
       nodes.push(node);
     }
     const pids = nodes.map((n) => n.child.pid);
@@ -160,7 +166,12 @@ describe.skipIf(problem !== null)('three tortie nodes: full mesh and route refle
       throw new Error(`${(err as Error).message}${context()}`);
     };
 
-    const status = async (n: Node): Promise<StatusPeer[]> => (JSON.parse(await readFile(n.statusFile, 'utf8')) as { peers: StatusPeer[] }).peers;
+    // The status written by this node's current process (a killed one leaves its last file behind).
+    const status = async (n: Node): Promise<StatusPeer[]> => {
+      const file = JSON.parse(await readFile(n.statusFile, 'utf8')) as { pid: number; peers: StatusPeer[] };
+      if (file.pid !== n.child.pid) throw new Error(`${n.statusFile} was written by pid ${file.pid}, not ${n.child.pid}`);
+      return file.peers;
+    };
     const established = (n: Node, expected: readonly string[]) =>
       pollUntil(
         `${n.name}: sessions to ${expected.join(', ')} Established`,
@@ -232,5 +243,46 @@ describe.skipIf(problem !== null)('three tortie nodes: full mesh and route refle
     // Nobody restarted.
     expect(nodes.map((n) => n.child.exitCode)).toEqual([null, null, null]);
     expect(nodes.map((n) => n.child.pid)).toEqual(pids);
+
+    // 4. Graceful restart between tortie nodes: kill -9 node2's speaker. Its peers keep its
+    // routes (stale, for its restart time), its own kernel keeps what it had; a new process
+    // converges again without first removing the routes it is about to learn again.
+    const node2 = nodes[1]!;
+    process.kill(node2.child.pid as number, 'SIGKILL');
+    await pollUntil('node1 sees node2 go down', async () => (await status(nodes[0]!)).some((p) => p.peerAddress === nodeAddress(2) && p.state !== 'Established'), {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    }).catch(fail);
+    const downAt = Date.now();
+    expect(await ourRoutes(nodes[0]!)).toEqual(expectedRoutes(1));
+    expect(await ourRoutes(node2)).toEqual(expectedRoutes(2));
+    // Sample both kernels every 100 ms until the end: a missing route at any point is a gap in forwarding.
+    const gaps: string[] = [];
+    let isSampling = true;
+    const sampler = (async () => {
+      while (isSampling) {
+        for (const [n, i] of [[nodes[0]!, 1], [node2, 2]] as const) {
+          const routes = await ourRoutes(n);
+          if (JSON.stringify(routes) !== JSON.stringify(expectedRoutes(i))) gaps.push(`${n.name}: ${routes.join(', ')}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    node2.child = startSpeaker(harness, node2.ns, 2, node2.statusFile, ['TORTIE_BGP_RESTARTING=true']);
+    node2.output += '\n--- restarted ---\n';
+    follow(node2);
+    try {
+      await established(node2, [nodeAddress(1), nodeAddress(3)]);
+      // Back within the restart time (120 s): the routes were never withdrawn meanwhile.
+      expect(Date.now() - downAt).toBeLessThan(120_000);
+      await established(nodes[0]!, [nodeAddress(2), nodeAddress(3)]);
+      for (const [k, n] of nodes.entries()) await converged(n, k + 1);
+    } catch (err) {
+      fail(err);
+    } finally {
+      isSampling = false;
+      await sampler;
+    }
+    expect(gaps).toEqual([]);
   });
 });
