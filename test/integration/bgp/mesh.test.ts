@@ -4,8 +4,8 @@
  * etcd, and one speaker process per node (bgp-speaker/src/main.ts, started
  * inside its namespace, killed by pid). Each node has an affine IPAMBlock in
  * etcd. The speakers reach etcd through a Unix socket (filesystem sockets
- * cross network namespaces): socat on 127.0.0.1:2379 inside each node
- * namespace, forwarded by this process to etcd's loopback port.
+ * cross network namespaces): a small relay on 127.0.0.1:2379 inside each
+ * node namespace, forwarded by this process to etcd's loopback port.
  *
  * Checked, without restarting any speaker:
  * 1. full mesh: every session Established (status file), each kernel holds the
@@ -39,6 +39,10 @@ if (problem !== null) console.warn(`skipping test/integration/bgp/mesh.test.ts: 
 const MAIN = fileURLToPath(new URL('../../../bgp-speaker/src/main.ts', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../cli/src/main.ts', import.meta.url));
 const NODES = [1, 2, 3] as const;
+/** 127.0.0.1:2379 inside a node namespace → the Unix socket given as argv[1] (one process, no forks). */
+const RELAY = `const net = require('node:net');
+net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u).pipe(c); const end = () => { c.destroy(); u.destroy(); }; c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end); })
+  .listen(2379, '127.0.0.1');`;
 const nodeAddress = (i: number) => `10.252.0.${i}`;
 const block = (i: number) => `10.244.${i}.0/26`;
 const podAddress = (i: number) => `10.244.${i}.5`;
@@ -155,7 +159,7 @@ describe.skipIf(problem !== null)('three tortie nodes: full mesh and route refle
         'link set tst0 up',
         'link set tst1 up',
       ]);
-      harness.spawnIn(ns, 'socat', ['TCP-LISTEN:2379,bind=127.0.0.1,reuseaddr,fork', `UNIX-CONNECT:${socket}`]);
+      harness.spawnIn(ns, process.execPath, ['-e', RELAY, socket]);
       const node: Node = { name: `node${i}`, ns, statusFile: join(dir, `node${i}.json`), child: startSpeaker(harness, ns, i, join(dir, `node${i}.json`)), output: '' };
       follow(node);
       nodes.push(node);
@@ -203,14 +207,15 @@ describe.skipIf(problem !== null)('three tortie nodes: full mesh and route refle
     expect(table).toMatch(/\| 10\.252\.0\.2 +\| node-to-node mesh \| up +\| [0-9:]+ +\| Established +\| 1 +\| 1 +\|/);
 
     // TCP from node1's block to node2's block, across the fabric on the learned routes.
-    const server = harness.spawnIn(nodes[1]!.ns, 'socat', [`TCP-LISTEN:5555,bind=${podAddress(2)},reuseaddr,fork`, 'SYSTEM:echo peer=$SOCAT_PEERADDR']);
+    // One connection, no fork: socat exits after it (forked children would outlive a killed parent).
+    const server = harness.spawnIn(nodes[1]!.ns, 'socat', [`TCP-LISTEN:5555,bind=${podAddress(2)},reuseaddr`, 'SYSTEM:echo peer=$SOCAT_PEERADDR']);
     const reply = await pollUntil(
       'a TCP reply from node2’s pod address',
       async () => (await harness.exec(nodes[0]!.ns, 'socat', ['-T3', '-', `TCP:${podAddress(2)}:5555,bind=${podAddress(1)}`])).trim(),
       { timeoutMs: 10_000, intervalMs: 200 },
     ).catch(fail);
     expect(reply).toBe(`peer=${podAddress(1)}`);
-    if (server.pid !== undefined) process.kill(server.pid, 'SIGTERM');
+    await pollUntil('the one-connection server exits', async () => server.exitCode !== null || server.signalCode !== null, { timeoutMs: 5_000 });
 
     // 2. Route reflector: node1 reflects for node2 and node3; no mesh.
     await put(store, Kinds.Node, nodeObject(1, { rr: '224.0.0.1', labels: { 'kubernetes.io/hostname': 'node1', 'route-reflector': 'true' } }));
