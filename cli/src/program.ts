@@ -148,6 +148,13 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
   etcd.command('stop').description('stop it; the data stays').action(() => run(runEtcdStop));
   etcd.command('status').description('is it running and healthy (exit 4 if not)').action(() => run(runEtcdStatus));
 
+
+  const lab = program.command('lab').description('a small cluster of network namespaces on this machine: ToR (BIRD), nodes, pods (needs root; see cli/README.md)');
+  const nodesOption = () => new Option('--nodes <n>', 'number of nodes').argParser((v) => Number(v)).default(3);
+  lab.command('up').description('build it (idempotent) and wait until BGP and routes converge').addOption(nodesOption()).action((f: { nodes: number }) => run(async (ctx) => (await import('./lab/lab.js')).labUp(ctx, f)));
+  lab.command('down').description('stop every lab process and delete every lab namespace (idempotent)').action(() => run(async (ctx) => (await import('./lab/lab.js')).labDown(ctx)));
+  lab.command('status').description('nodes, BGP sessions, pods (exit 4 if the lab is not up)').action(() => run(async (ctx) => (await import('./lab/lab.js')).labStatus(ctx)));
+  lab.command('demo').description('lab up if needed, connectivity matrix, apply a policy, matrix again').addOption(nodesOption()).action((f: { nodes: number }) => run(async (ctx) => (await import('./lab/lab.js')).labDemo(ctx, f)));
   return program;
 }
 
