@@ -207,6 +207,13 @@ describe('FSM details', () => {
     expect(s.idleHoldTimeSec).toBe(5);
   });
 
+  it('a passive session waits in Active when the ConnectRetryTimer expires instead of dialling', () => {
+    const passive = { ...stateIn('Active'), config: { ...config, isPassive: true } };
+    const r = step(passive, { type: 'ConnectRetryTimerExpires' });
+    expect(r.state.name).toBe('Active');
+    expect(summarize(r.actions)).toEqual(['start ConnectRetryTimer 120s']);
+  });
+
   it('after ManualStop nothing restarts the session but a start event', () => {
     const stopped = step(stateIn('Established'), { type: 'ManualStop', notification: shutdownNotification(CeaseSubcode.AdministrativeShutdown, 'bye') }).state;
     expect(stopped.isStopped).toBe(true);

@@ -169,6 +169,8 @@ function stepActive(s: FsmState, e: FsmEvent): StepResult {
     case 'ManualStop':
       return toIdle(s, e, { counter: 'reset', isManualStop: true });
     case 'ConnectRetryTimerExpires':
+      // A passive session (PassiveTcpEstablishment, §8.1.1) never dials: it keeps waiting, as BIRD's `passive on` does.
+      if (s.config.isPassive) return stay(s, [start('ConnectRetryTimer', s.config.connectRetryTimeSec)]);
       return moveTo(s, { name: 'Connect' }, e, [start('ConnectRetryTimer', s.config.connectRetryTimeSec), { type: 'connect' }]);
     case 'TcpCRAcked':
     case 'TcpConnectionConfirmed':
