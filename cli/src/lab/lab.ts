@@ -116,7 +116,7 @@ function isOurs(p: PidFile): boolean {
 
 /** Starts `argv` detached (in `netns` when given), logs to LAB_LOG_DIR/<name>.log, pid to LAB_RUN_DIR/<name>.pid. */
 function startProcess(name: string, argv: string[], options: { netns?: string; env?: Record<string, string>; match: string }): number {
-  const log = openSync(join(LAB_LOG_DIR, `${name}.log`), 'a');
+  const log = openSync(join(LAB_LOG_DIR, `${name}.log`), 'w');
   const full = options.netns === undefined ? argv : ['nsenter', `--net=${netnsPath(options.netns)}`, '--', ...argv];
   const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...options.env } });
   closeSync(log);
@@ -209,6 +209,15 @@ async function isUp(nodes: number): Promise<LabState | null> {
 }
 
 export async function labUp(ctx: CommandContext, flags: { nodes: number }): Promise<ExitCode> {
+  try {
+    return await buildLab(ctx, flags);
+  } catch (err) {
+    ctx.stderr(`lab up failed; the logs of every lab process are in ${LAB_LOG_DIR}/, and tortie lab down removes what was made\n`);
+    throw err;
+  }
+}
+
+async function buildLab(ctx: CommandContext, flags: { nodes: number }): Promise<ExitCode> {
   if (!Number.isInteger(flags.nodes) || flags.nodes < 1 || flags.nodes > 8) throw new TortieError('ERR_USAGE', `--nodes ${flags.nodes}: give 1 to 8 nodes`);
   if (process.getuid?.() !== 0) throw new TortieError('ERR_USAGE', 'tortie lab needs root (network namespaces, nftables); run it with sudo');
   if ((await isUp(flags.nodes)) !== null) {
@@ -221,6 +230,7 @@ export async function labUp(ctx: CommandContext, flags: { nodes: number }): Prom
   }
   const started = Date.now();
   const say = (s: string) => ctx.stdout(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${s}\n`);
+  rmSync(LAB_LOG_DIR, { recursive: true, force: true }); // each lab's logs start empty; they stay after down
   for (const d of [LAB_RUN_DIR, LAB_DATA_DIR, LAB_LOG_DIR]) mkdirSync(d, { recursive: true });
   const nodes = labNodes(flags.nodes);
   const pods = labPods(nodes);

@@ -23,6 +23,7 @@ const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(repo, 'cli/src/main.ts');
 const PLUGIN = join(repo, 'dist/cni/src/main.js');
 const RUN_DIR = '/var/run/tortie/lab';
+const LOG_DIR = '/var/log/tortie/lab';
 
 const problem =
   (await kernelAccessProblem()) ??
@@ -44,7 +45,20 @@ const labPids = () =>
         .filter((f) => f.endsWith('.pid'))
         .map((f) => (JSON.parse(readFileSync(join(RUN_DIR, f), 'utf8')) as { pid: number }).pid)
     : [];
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+const alive = (pid: number) => {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+};
+/** The last lines of every lab process's log, for failure messages. */
+const logs = () =>
+  existsSync(LOG_DIR)
+    ? readdirSync(LOG_DIR)
+        .map((f) => `--- ${f} ---\n${readFileSync(join(LOG_DIR, f), 'utf8').split('\n').slice(-15).join('\n')}`)
+        .join('\n')
+    : '(no lab logs)';
 
 /** The matrix `lab demo` prints after a heading: row name -> cells in column order. */
 function parseMatrix(stdout: string, heading: string): Map<string, string[]> {
@@ -70,19 +84,19 @@ describe.skipIf(problem !== null)('tortie lab', () => {
     const linksBefore = await rootLinks();
 
     const up = await tortie('lab', 'up', '--nodes', '2');
-    expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
+    expect(up.exitCode, `${up.stdout}\n${up.stderr}\n${logs()}`).toBe(0);
     expect(await labNetnses()).toHaveLength(1 + 2 + 4);
     expect(await rootLinks()).toEqual(linksBefore);
     const again = await tortie('lab', 'up', '--nodes', '2');
     expect(again.stdout).toContain('lab is already up with 2 nodes');
 
     const status = await tortie('lab', 'status');
-    expect(status.exitCode, status.stderr).toBe(0);
+    expect(status.exitCode, `${status.stderr}\n${logs()}`).toBe(0);
     expect(status.stdout.match(/\| 172\.30\.[12]\.1 +\| node specific \| up +\| [0-9:]+ +\| Established/g)).toHaveLength(2);
     expect(status.stdout).toMatch(/prod\/backend-2 +node2 +10\.244\./);
 
     const demo = await tortie('lab', 'demo');
-    expect(demo.exitCode, `${demo.stdout}\n${demo.stderr}`).toBe(0);
+    expect(demo.exitCode, `${demo.stdout}\n${demo.stderr}\n${logs()}`).toBe(0);
     const before = parseMatrix(demo.stdout, 'TCP 80 from each pod');
     for (const [from, cells] of before) expect(cells.filter((c) => c === '--'), `row ${from}`).toEqual([]);
     const after = parseMatrix(demo.stdout, 'With the policy:');
