@@ -238,6 +238,8 @@ async function buildLab(ctx: CommandContext, flags: { nodes: number }): Promise<
   if (!existsSync(entry.cni)) throw new TortieError('ERR_USAGE', `the CNI plugin ${entry.cni} is not built; run npm run build (or bash scripts/setup.sh)`);
 
   // 1. etcd, and the bridge the node namespaces reach it through.
+  // A lab starts from an empty datastore: data left by a lab that was never taken down is stale.
+  if (!(await isHealthy(LAB_ETCD_ENDPOINT))) rmSync(etcdSettings().dataDir, { recursive: true, force: true });
   const etcd = await startLocalEtcd(etcdSettings());
   say(`etcd ${etcd.outcome} on ${LAB_ETCD_ENDPOINT} (data in ${LAB_DATA_DIR}/etcd)`);
   rmSync(ETCD_SOCKET, { force: true });
