@@ -4,26 +4,19 @@
  * pid, every socket, pid file and config in a temp dir, so they never meet
  * the machine's own FRR), our speaker process in the "node" namespace. Zebra
  * installs what bgpd learns, so the check is the tor's kernel table.
+ *
+ * Then a ToR with three tortie nodes (fabric.ts), eBGP (one AS per node) and
+ * iBGP with FRR reflecting for the nodes: zebra installs every node's block
+ * in the ToR's kernel, each node learns the ToR's network and the other
+ * blocks, and with those routes in the nodes' kernels (put there by the test,
+ * since the speaker fixture programs nothing) a TCP connection runs from one
+ * node's pod address to another's through the ToR.
  */
-import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { frrAvailable, startFrr, type FrrInstance } from '../../harness/frr.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
+import { installLearned, makeFabric, startNodeSpeakers, stopNodeSpeakers, tcpAcross, waitLearned, type Fabric } from './fabric.js';
 import { kernelRoutes, makeTorAndNode, NODE, POD_BLOCK, startSpeaker, TOR, TOR_ROUTE, type SpeakerProcess } from './topology.js';
-
-const FRR = '/usr/lib/frr';
-
-async function frrAvailable(): Promise<boolean> {
-  try {
-    await access(join(FRR, 'bgpd'));
-    await access(join(FRR, 'zebra'));
-    await access('/usr/bin/vtysh');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const problem = (await kernelAccessProblem()) ?? ((await frrAvailable()) ? null : 'FRR is not installed (Debian package frr)');
 if (problem !== null) console.warn(`skipping test/integration/bgp/frr.test.ts: ${problem}`);
@@ -48,13 +41,13 @@ router bgp ${kind.torAsn}
 describe.skipIf(problem !== null)('FRR interop', () => {
   let h: NetnsHarness | null = null;
   let speaker: SpeakerProcess | null = null;
-  let dir: string | null = null;
+  let frr: FrrInstance | null = null;
 
   afterEach(async () => {
     await speaker?.stop();
-    await h?.cleanup(); // kills zebra and bgpd by pid
-    if (dir !== null) await rm(dir, { recursive: true, force: true });
-    speaker = h = dir = null;
+    await frr?.stop();
+    await h?.cleanup(); // kills anything left by pid
+    speaker = h = frr = null;
   });
 
   it.each([
@@ -63,32 +56,14 @@ describe.skipIf(problem !== null)('FRR interop', () => {
   ])('$name: Established both ways, routes learned and installed, Cease withdraws', async (kind) => {
     h = createNetnsHarness();
     const { tor, node } = await makeTorAndNode(h);
-    dir = await mkdtemp(join(tmpdir(), 'tt-frr-'));
-    await chmod(dir, 0o777); // the daemons drop to the frr user
-    const zsock = join(dir, 'zserv.api');
-    await writeFile(join(dir, 'zebra.conf'), 'hostname tor\n');
-    await writeFile(join(dir, 'bgpd.conf'), bgpdConfig(kind));
-    await writeFile(join(dir, 'vtysh.conf'), '');
-    let log = '';
-    const common = (name: string) => ['-z', zsock, '-i', join(dir as string, `${name}.pid`), '--vty_socket', dir as string, '-P', '0', '--log', 'stdout'];
-    const zebra = h.spawnIn(tor, join(FRR, 'zebra'), ['-f', join(dir, 'zebra.conf'), ...common('zebra')]);
-    zebra.stdout?.on('data', (b: Buffer) => (log += `zebra: ${b.toString()}`));
-    zebra.stderr?.on('data', (b: Buffer) => (log += `zebra: ${b.toString()}`));
-    await pollUntil('zebra socket', async () => access(zsock).then(() => true), { timeoutMs: 10_000, intervalMs: 50 }).catch((err: Error) => {
-      throw new Error(`${err.message}\n${log}`);
-    });
-    const bgpd = h.spawnIn(tor, join(FRR, 'bgpd'), ['-f', join(dir, 'bgpd.conf'), '-l', TOR, ...common('bgpd')]);
-    bgpd.stdout?.on('data', (b: Buffer) => (log += `bgpd: ${b.toString()}`));
-    bgpd.stderr?.on('data', (b: Buffer) => (log += `bgpd: ${b.toString()}`));
-    const vtysh = (command: string) => h!.exec(tor, 'vtysh', ['--vty_socket', dir as string, '-c', command]);
+    const f = await startFrr(h, tor, { bgpdConfig: bgpdConfig(kind), listenAddress: TOR });
+    frr = f;
+    const vtysh = f.vtysh;
 
     const s = startSpeaker(h, node, { localAddress: NODE, localAsn: kind.nodeAsn, peerAddress: TOR, peerAsn: kind.torAsn, announce: [POD_BLOCK], listen: true, holdTimeSec: 30 });
     speaker = s;
-    const context = () => `\n--- speaker ---\n${s.output()}\n--- frr ---\n${log}`;
-    const neighborState = async () => {
-      const j = JSON.parse(await vtysh(`show bgp neighbors ${NODE} json`)) as Record<string, { bgpState?: string }>;
-      return j[NODE]?.bgpState;
-    };
+    const context = () => `\n--- speaker ---\n${s.output()}\n--- frr ---\n${f.log()}`;
+    const neighborState = () => f.neighborState(NODE);
 
     try {
       await pollUntil('FRR says Established', async () => (await neighborState()) === 'Established', { timeoutMs: 30_000, intervalMs: 200 });
@@ -123,5 +98,90 @@ describe.skipIf(problem !== null)('FRR interop', () => {
     await pollUntil('FRR leaves Established', async () => (await neighborState()) !== 'Established', { timeoutMs: 10_000, intervalMs: 100 });
     await pollUntil('the pod block withdrawn from the tor kernel', async () => !(await kernelRoutes(h!, tor)).some((r) => r.dst === POD_BLOCK), { timeoutMs: 10_000, intervalMs: 100 });
     if (process.env.TT_BGP_DEBUG) console.log(context());
+  });
+});
+
+/**
+ * bgpd.conf for a ToR facing every fabric node: eBGP (each node its own AS)
+ * or iBGP with the nodes as route-reflector clients (next-hop-self force, so
+ * reflected routes point at the ToR, the only next hop a node can reach).
+ */
+function fabricConfig(fabric: Fabric, torAsn: number, mode: 'ebgp' | 'rr'): string {
+  const neighbors = fabric.nodes.map((n) => [
+    ` neighbor ${n.address} remote-as ${n.asn}`,
+    ` neighbor ${n.address} timers 3 9`,
+    ` neighbor ${n.address} timers connect 1`,
+    ` neighbor ${n.address} update-source ${n.torAddress}`,
+  ].join('\n'));
+  const af = mode === 'rr' ? fabric.nodes.map((n) => `  neighbor ${n.address} route-reflector-client\n  neighbor ${n.address} next-hop-self force`).join('\n') : '';
+  return `frr defaults traditional
+hostname tor
+log stdout informational
+router bgp ${torAsn}
+ bgp router-id 10.253.0.1
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+${neighbors.join('\n')}
+ address-family ipv4 unicast
+  network ${TOR_ROUTE}
+${af}
+ exit-address-family
+`;
+}
+
+describe.skipIf(problem !== null)('FRR ToR with three tortie nodes', () => {
+  let h: NetnsHarness | null = null;
+  let frr: FrrInstance | null = null;
+  let fabric: Fabric | null = null;
+
+  afterEach(async () => {
+    await stopNodeSpeakers(fabric);
+    await frr?.stop();
+    await h?.cleanup();
+    h = frr = fabric = null;
+  });
+
+  it.each([
+    { name: 'eBGP, one AS per node', mode: 'ebgp' as const, asnOf: (i: number) => 64600 + i },
+    { name: 'iBGP, FRR as route reflector for the nodes', mode: 'rr' as const, asnOf: () => 65000 },
+  ])('$name: the ToR installs every block, nodes learn each other, TCP crosses the ToR', async (kind) => {
+    h = createNetnsHarness();
+    const fab = await makeFabric(h, 3, kind.asnOf);
+    fabric = fab;
+    const f = await startFrr(h, fab.tor, { bgpdConfig: fabricConfig(fab, 65000, kind.mode), listenAddress: '0.0.0.0' });
+    frr = f;
+    startNodeSpeakers(h, fab, 65000);
+    const context = () => `${fab.nodes.map((n) => `\n--- speaker ${n.index} ---\n${n.speaker?.output() ?? ''}`).join('')}\n--- frr ---\n${f.log()}`;
+    try {
+      for (const n of fab.nodes) await pollUntil(`FRR Established with node ${n.index}`, async () => (await f.neighborState(n.address)) === 'Established', { timeoutMs: 30_000, intervalMs: 200 });
+
+      // Zebra installs every node's block in the ToR's kernel, via that node.
+      await pollUntil('every block in the tor kernel', async () => {
+        const routes = await kernelRoutes(h!, fab.tor);
+        return fab.nodes.every((n) => routes.some((r) => r.dst === n.block && r.gateway === n.address && r.protocol === 'bgp'));
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+      if (kind.mode === 'rr') {
+        const routes = await f.routes();
+        for (const n of fab.nodes) expect(routes[n.block]?.[0]?.path ?? '').toBe('');
+      }
+
+      // Every node learns the ToR's network and the other nodes' blocks, next hop the ToR.
+      for (const n of fab.nodes) {
+        const others = fab.nodes.filter((o) => o !== n).map((o) => o.block);
+        const l = await waitLearned(n, [TOR_ROUTE, ...others]);
+        for (const p of [TOR_ROUTE, ...others]) expect(l.get(p)?.nextHop).toBe(n.torAddress);
+        expect(n.speaker?.events.filter((e) => e.type === 'update-error' || e.type === 'handler-error')).toEqual([]);
+      }
+
+      // With the learned routes in the nodes' kernels, pod address to pod address through the ToR.
+      for (const n of fab.nodes) await installLearned(h, n);
+      const [n1, n2, n3] = fab.nodes as [typeof fab.nodes[0], typeof fab.nodes[0], typeof fab.nodes[0]];
+      expect(await tcpAcross(h, n1, n2)).toBe('hello-from-2');
+      expect(await tcpAcross(h, n3, n1)).toBe('hello-from-1');
+      const trace = await h.exec(n1.ns, 'ip', ['route', 'get', n2.pod, 'from', n1.pod]);
+      expect(trace).toContain(`via ${n1.torAddress}`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${context()}`);
+    }
   });
 });
