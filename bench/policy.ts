@@ -22,7 +22,11 @@
  *     connection's first packet walks every policy chain).
  *
  *     sudo npx tsx bench/policy.ts [--policies 100,1000,5000] [--endpoints 1000,10000]
- *        [--samples 15] [--heavy-samples 6] [--local 100] [--packet-seconds 5] [--skip-packets]
+ *        [--samples 15] [--heavy-samples 6] [--local 100] [--floor-reps 3]
+ *        [--packet-seconds 5] [--packet-rounds 3] [--packet-policies 5000] [--skip-packets | --only-packets]
+ *
+ * (c) runs its rulesets in interleaved rounds and reports medians, so the
+ * load of a shared machine falls on all of them alike. Results: RESULTS.md.
  *
  * Needs root (network namespaces, nft) and iperf3 (Debian package) for (c).
  */
@@ -61,9 +65,12 @@ const program = new Command()
   .option('--packet-seconds <n>', 'seconds per packet measurement', '5')
   .option('--floor-reps <n>', 'full-resync / nft-alone repetitions per population', '3')
   .option('--packet-policies <n>', 'policies installed for (c)', '5000')
+  .option('--packet-rounds <n>', 'rounds over the (c) scenarios, interleaved (medians reported)', '3')
   .option('--skip-packets', 'skip (c)')
+  .option('--only-packets', 'only (c)')
   .parse();
-const opts = program.opts<{ policies: string; endpoints: string; samples: string; heavySamples: string; local: string; packetSeconds: string; floorReps: string; packetPolicies: string; skipPackets?: boolean }>();
+const opts = program.opts<{ policies: string; endpoints: string; samples: string; heavySamples: string; local: string; packetSeconds: string; floorReps: string; packetPolicies: string; packetRounds: string; skipPackets?: boolean; onlyPackets?: boolean }>();
+const PACKET_ROUNDS = Number(opts.packetRounds);
 const PACKET_POLICIES = Number(opts.packetPolicies);
 const POLICY_COUNTS = opts.policies.split(',').map(Number);
 const ENDPOINT_COUNTS = opts.endpoints.split(',').map(Number);
@@ -314,9 +321,12 @@ else:
 
 interface PacketResult {
   scenario: string;
+  /** Medians over the rounds. */
   connectionsPerSec: number;
   failed: number;
   gbitPerSec: number;
+  cpsRuns: number[];
+  gbpsRuns: number[];
 }
 
 async function measurePackets(workDir: string): Promise<PacketResult[]> {
@@ -379,22 +389,38 @@ async function measurePackets(workDir: string): Promise<PacketResult[]> {
       { scenario: `${PACKET_POLICIES} policies, none selects the pods`, policies: unrelated },
       { scenario: `${PACKET_POLICIES} policies select the server (last one allows)`, policies: selecting },
     ];
-    const file = join(workDir, 'packets.json');
-    for (const s of scenarios) {
+    // Rendered once; then rounds over the scenarios, interleaved, so the machine's load falls on all alike; medians reported.
+    const files = new Map<string, string | null>();
+    for (const [i, s] of scenarios.entries()) {
       if (s.policies === null) {
-        await execa('ip', ['netns', 'exec', node, 'nft', 'delete', 'table', 'inet', 'tortie'], { reject: false });
-      } else {
-        const snapshot: PolicySnapshot = { nodeName: NODE, endpoints: [...podModels, ...others], hostEndpoints: [], namespaces, serviceAccounts: [], policies: s.policies, networkSets: [], config: DEFAULT_FELIX_POLICY_CONFIG };
-        await writeFile(file, formatNftJson(renderFullReplace(calculatePolicy(snapshot))));
-        await sh('ip', ['netns', 'exec', node, 'nft', '-j', '-f', file]);
+        files.set(s.scenario, null);
+        continue;
       }
-      const crr = await execa('ip', ['netns', 'exec', clientNs, 'python3', '-c', CRR, 'client', pods[1]!.addr, '5001', String(PACKET_SECONDS), '2000000'], { reject: false, timeout: (PACKET_SECONDS + 30) * 1000 });
-      const [n, failed, seconds] = crr.stdout.trim().split(/\s+/).map(Number) as [number, number, number];
-      const iperf = await execa('ip', ['netns', 'exec', clientNs, 'iperf3', '-c', pods[1]!.addr, '-p', '5201', '-t', String(PACKET_SECONDS), '-J'], { reject: false, timeout: (PACKET_SECONDS + 30) * 1000 });
-      const bps = (JSON.parse(iperf.stdout) as { end?: { sum_received?: { bits_per_second?: number } } }).end?.sum_received?.bits_per_second ?? 0;
-      const r = { scenario: s.scenario, connectionsPerSec: n / seconds, failed, gbitPerSec: bps / 1e9 };
-      log(`  ${s.scenario}: ${Math.round(r.connectionsPerSec)} conn/s (${failed} failed), ${r.gbitPerSec.toFixed(2)} Gbit/s`);
-      results.push(r);
+      const snapshot: PolicySnapshot = { nodeName: NODE, endpoints: [...podModels, ...others], hostEndpoints: [], namespaces, serviceAccounts: [], policies: s.policies, networkSets: [], config: DEFAULT_FELIX_POLICY_CONFIG };
+      const file = join(workDir, `packets-${i}.json`);
+      await writeFile(file, formatNftJson(renderFullReplace(calculatePolicy(snapshot))));
+      files.set(s.scenario, file);
+    }
+    const rounds = new Map<string, { cps: number[]; failed: number; gbps: number[] }>(scenarios.map((s) => [s.scenario, { cps: [], failed: 0, gbps: [] }]));
+    for (let round = 0; round < PACKET_ROUNDS; round++) {
+      for (const s of scenarios) {
+        const file = files.get(s.scenario)!;
+        if (file === null) await execa('ip', ['netns', 'exec', node, 'nft', 'delete', 'table', 'inet', 'tortie'], { reject: false });
+        else await sh('ip', ['netns', 'exec', node, 'nft', '-j', '-f', file]);
+        const crr = await execa('ip', ['netns', 'exec', clientNs, 'python3', '-c', CRR, 'client', pods[1]!.addr, '5001', String(PACKET_SECONDS), '2000000'], { reject: false, timeout: (PACKET_SECONDS + 30) * 1000 });
+        const [n, failed, seconds] = crr.stdout.trim().split(/\s+/).map(Number) as [number, number, number];
+        const iperf = await execa('ip', ['netns', 'exec', clientNs, 'iperf3', '-c', pods[1]!.addr, '-p', '5201', '-t', String(PACKET_SECONDS), '-J'], { reject: false, timeout: (PACKET_SECONDS + 30) * 1000 });
+        const bps = (JSON.parse(iperf.stdout) as { end?: { sum_received?: { bits_per_second?: number } } }).end?.sum_received?.bits_per_second ?? 0;
+        const acc = rounds.get(s.scenario)!;
+        acc.cps.push(n / seconds);
+        acc.failed += failed;
+        acc.gbps.push(bps / 1e9);
+        log(`  round ${round + 1} ${s.scenario}: ${Math.round(n / seconds)} conn/s (${failed} failed), ${(bps / 1e9).toFixed(2)} Gbit/s`);
+      }
+    }
+    for (const s of scenarios) {
+      const acc = rounds.get(s.scenario)!;
+      results.push({ scenario: s.scenario, connectionsPerSec: median(acc.cps), failed: acc.failed, gbitPerSec: median(acc.gbps), cpsRuns: acc.cps, gbpsRuns: acc.gbps });
     }
   } finally {
     for (const s of servers) if (s.pid !== undefined) process.kill(s.pid, 'SIGTERM');
@@ -430,7 +456,7 @@ async function main(): Promise<void> {
       for (const p of ps) order.push({ policies: p, endpoints: e });
     });
     let have = { policies: 0, endpoints: 0 };
-    for (const want of order) {
+    for (const want of opts.onlyPackets ? [] : order) {
       await setPopulation(datastore, have, want);
       have = want;
       const samples = want.policies * want.endpoints >= 10_000_000 ? Number(opts.heavySamples) : Number(opts.samples);
@@ -453,6 +479,7 @@ async function main(): Promise<void> {
   // ---- report (Markdown on stdout) ----
   const out: string[] = [];
   out.push(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}; load average during the run ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)}; total ${Math.round((performance.now() - started) / 1000)} s`);
+  if (populations.length > 0) {
   out.push('');
   out.push('(a) update latency, policy written to etcd → its rules committed by nft (ms)');
   out.push('');
@@ -469,17 +496,18 @@ async function main(): Promise<void> {
   }
   out.push('');
   out.push('*derived, not measured: (calculate + render + nft alone) / nft alone, i.e. what our own computation adds to the one write.');
+  }
   if (packets.length > 0) {
     const base = packets.find((p) => p.scenario === '0 policies')!;
     out.push('');
-    out.push(`(c) per-packet cost between two pods, ${PACKET_SECONDS} s each (loss against "0 policies")`);
+    out.push(`(c) per-packet cost between two pods, ${PACKET_ROUNDS} interleaved rounds of ${PACKET_SECONDS} s each, medians (loss against "0 policies"; every round in brackets)`);
     out.push('');
     out.push('| ruleset | TCP connections/s | loss | throughput (Gbit/s) | loss |');
     out.push('| --- | --- | --- | --- | --- |');
     for (const p of packets) {
       const lc = (1 - p.connectionsPerSec / base.connectionsPerSec) * 100;
       const lt = (1 - p.gbitPerSec / base.gbitPerSec) * 100;
-      out.push(`| ${p.scenario} | ${Math.round(p.connectionsPerSec)}${p.failed > 0 ? ` (${p.failed} failed)` : ''} | ${lc.toFixed(1)} % | ${p.gbitPerSec.toFixed(2)} | ${lt.toFixed(1)} % |`);
+      out.push(`| ${p.scenario} | ${Math.round(p.connectionsPerSec)} [${p.cpsRuns.map(Math.round).join(', ')}]${p.failed > 0 ? ` (${p.failed} failed)` : ''} | ${lc.toFixed(1)} % | ${p.gbitPerSec.toFixed(2)} [${p.gbpsRuns.map((g) => g.toFixed(2)).join(', ')}] | ${lt.toFixed(1)} % |`);
     }
   }
   console.log(out.join('\n'));
