@@ -11,6 +11,7 @@ debian_packages=(
   bird2 frr gobgpd exabgp
   containernetworking-plugins iptables
   podman runc busybox-static
+  iperf3
 )
 # kubectl (for applying the manifests) may already come from another package.
 command -v kubectl >/dev/null 2>&1 || debian_packages+=(kubernetes-client)
