@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TORTIE_API_VERSION, ipamHandleId } from '../../../lib/contract.js';
+import { TORTIE_API_VERSION, ipamHandleId, WORKLOAD_ROUTE_PROTOCOL } from '../../../lib/contract.js';
 import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
@@ -160,7 +160,7 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
     // The kernel holds it, and packets flow.
     const podAddrs = await h.hostIp.inNetns(p.ns).addresses({ dev: 'eth0', family: 4 });
     expect(podAddrs.map((a) => `${a.address}/${a.prefixLength}`)).toEqual([address]);
-    expect((await h.hostIp.routes(4)).filter((r) => r.dst === address)).toEqual([expect.objectContaining({ dev: hostIfName, protocol: 80 })]);
+    expect((await h.hostIp.routes(4)).filter((r) => r.dst === address)).toEqual([expect.objectContaining({ dev: hostIfName, protocol: WORKLOAD_ROUTE_PROTOCOL })]);
     expect(await h.ping(null, ip)).toBe(true);
 
     // The datastore holds the allocation and the endpoint.
