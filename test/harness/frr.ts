@@ -24,6 +24,8 @@ export interface FrrPath {
   path?: string;
   aspath?: { string?: string };
   peerId?: string;
+  /** RFC 4724: kept from a restarting peer until its End-of-RIB. */
+  stale?: boolean;
 }
 
 export interface FrrInstance {

@@ -9,7 +9,19 @@
  * for the RouteTable: it puts each route the node's speaker learned into the
  * node's kernel (`ip route replace PREFIX via NEXT_HOP`).
  */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseResource } from '../../../crds/src/index.js';
+import { TORTIE_API_VERSION } from '../../../lib/contract.js';
+import { createEtcdDatastore } from '../../../lib/datastore/etcd.js';
+import { Kinds, type KindKey } from '../../../lib/datastore/kinds.js';
+import type { Datastore, StoredObject } from '../../../lib/datastore/types.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
+import { startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { pollUntil, uniqueName, type NetnsHarness } from '../../harness/netns.js';
 import { startSpeaker, type SpeakerProcess } from './topology.js';
 
@@ -94,4 +106,90 @@ export async function tcpAcross(h: NetnsHarness, from: FabricNode, to: FabricNod
   } finally {
     if (server.pid !== undefined && server.exitCode === null && server.signalCode === null) process.kill(server.pid, 'SIGKILL');
   }
+}
+
+// ---- The real speaker (bgp-speaker/src/main.ts) on fabric nodes, configured from a real etcd. ----
+
+const MAIN = fileURLToPath(new URL('../../../bgp-speaker/src/main.ts', import.meta.url));
+/** 127.0.0.1:2379 inside a node namespace → the Unix socket given as argv[1] (as mesh.test.ts). */
+const RELAY = `const net = require('node:net');
+net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u).pipe(c); const end = () => { c.destroy(); u.destroy(); }; c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end); })
+  .listen(2379, '127.0.0.1');`;
+
+export interface FabricEtcd {
+  readonly store: Datastore;
+  /** A Unix socket forwarded to etcd: filesystem sockets cross network namespaces. */
+  readonly socket: string;
+  readonly dir: string;
+  close(): Promise<void>;
+}
+
+export async function startFabricEtcd(): Promise<FabricEtcd> {
+  const etcd: EtcdInstance = await startEtcd();
+  const store = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+  const dir = await mkdtemp(join(tmpdir(), 'tt-fabric-'));
+  const socket = join(dir, 'etcd.sock');
+  const etcdPort = Number(new URL(etcd.endpoint).port);
+  const forwarder: Server = createServer((down) => {
+    const up = createConnection({ host: '127.0.0.1', port: etcdPort });
+    down.pipe(up).pipe(down);
+    const close = () => {
+      down.destroy();
+      up.destroy();
+    };
+    down.on('error', close);
+    up.on('error', close);
+  });
+  await new Promise<void>((r) => forwarder.listen(socket, r));
+  return {
+    store,
+    socket,
+    dir,
+    async close() {
+      await store.close();
+      await new Promise<void>((r) => forwarder.close(() => r()));
+      await etcd.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function fabricResource(key: KindKey, name: string, spec: Record<string, unknown>): StoredObject {
+  const object = { apiVersion: TORTIE_API_VERSION, kind: Kinds[key].kind, metadata: { name }, spec };
+  const r = parseResource(key, object);
+  if (!r.ok) throw new Error(`test fixture ${key} ${name} is invalid: ${JSON.stringify(r.issues)}`);
+  return object;
+}
+
+export const blockName = (cidr: string) => cidr.replaceAll(/[./]/g, '-');
+
+/** A pool 10.245.0.0/16, mesh off, and per node: Node (own AS), its affine block(s), a BGPPeer to its ToR address. */
+export async function seedFabric(store: Datastore, fabric: Fabric, torAsn: number, extraBlocks: Readonly<Record<number, readonly string[]>> = {}): Promise<void> {
+  await store.create(Kinds.IPPool, fabricResource('IPPool', 'default-ipv4-ippool', { cidr: '10.245.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never' }));
+  await store.create(Kinds.BGPConfiguration, fabricResource('BGPConfiguration', 'default', { asNumber: 64512, nodeToNodeMeshEnabled: false }));
+  for (const n of fabric.nodes) {
+    await store.create(Kinds.Node, fabricResource('Node', `node${n.index}`, { bgp: { ipv4Address: `${n.address}/30`, asNumber: n.asn } }));
+    for (const cidr of [n.block, ...(extraBlocks[n.index] ?? [])]) {
+      await store.create(Kinds.IPAMBlock, fabricResource('IPAMBlock', blockName(cidr), { cidr, affinity: `host:node${n.index}`, allocations: Array(64).fill(null), unallocated: [...Array(64).keys()], attributes: [] }));
+    }
+    await store.create(Kinds.BGPPeer, fabricResource('BGPPeer', `tor-node${n.index}`, { node: `node${n.index}`, peerIP: n.torAddress, asNumber: torAsn }));
+  }
+}
+
+export interface MainSpeaker {
+  readonly child: ChildProcess;
+  output(): string;
+  readonly exited: Promise<void>;
+}
+
+/** main.ts for node n (with the etcd relay in its namespace unless `relay: false`); killed by pid in h.cleanup(). */
+export function startMainSpeaker(h: NetnsHarness, n: FabricNode, fe: FabricEtcd, options: { extraEnv?: readonly string[]; relay?: boolean } = {}): MainSpeaker {
+  if (options.relay !== false) h.spawnIn(n.ns, process.execPath, ['-e', RELAY, fe.socket]);
+  const env = [`NODENAME=node${n.index}`, 'DATASTORE_TYPE=etcdv3', 'ETCD_ENDPOINTS=http://127.0.0.1:2379', `TORTIE_STATUS_FILE=${join(fe.dir, `node${n.index}.json`)}`, 'TORTIE_BGP_CONNECT_RETRY_TIME=2', 'TORTIE_BGP_HOLD_TIME=9', ...(options.extraEnv ?? [])];
+  const child = h.spawnIn(n.ns, 'env', [...env, process.execPath, '--import', 'tsx', MAIN]);
+  let text = '';
+  child.stdout?.on('data', (b: Buffer) => (text += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, output: () => text, exited };
 }

@@ -15,6 +15,8 @@
  *   session stays up (a later UPDATE is still learned); attribute-discard
  *   keeps the route; session-reset cases get the fixture's NOTIFICATION
  *   code/subcode. The speaker process is alive after every case.
+ * - Graceful restart of the real speaker (main.ts, from etcd) with FRR as the
+ *   helper, in the ToR fabric of fabric.ts: see the last describe.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -24,8 +26,12 @@ import { codecContext, encodeMessage } from '../../../bgp-speaker/src/codec/inde
 import { readHexFixture } from '../../../bgp-speaker/src/codec/fixtures/read-hex.js';
 import { commandLine } from '../../../lib/kernel/exec.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
+import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
+import { Kinds } from '../../../lib/datastore/kinds.js';
 import { birdAvailable, startBird, type BirdInstance } from '../../harness/bird.js';
+import { frrAvailable, startFrr, type FrrInstance } from '../../harness/frr.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
+import { blockName, makeFabric, seedFabric, startFabricEtcd, startMainSpeaker, type FabricEtcd, type MainSpeaker } from './fabric.js';
 import { kernelRoutes, makeTorAndNode, NODE, startSpeaker, TOR, type SpeakerEvent, type SpeakerProcess } from './topology.js';
 
 const RIB_SPEAKER = fileURLToPath(new URL('../../../bgp-speaker/test-fixtures/rib-speaker.ts', import.meta.url));
@@ -255,5 +261,111 @@ describe.skipIf(problem !== null)('malformed UPDATEs from a peer', () => {
       }
     }
     expect(isAlive(s.child)).toBe(true);
+  });
+});
+
+const frrProblem = problem ?? ((await frrAvailable()) ? null : 'FRR is not installed (Debian package frr)');
+
+/**
+ * The same with the real speaker (main.ts, configured from etcd) and FRR as
+ * the helper: node2 (two affine blocks) is killed with -9 while a TCP
+ * connection from node1's pod address to node2's runs through the ToR. FRR
+ * keeps node2's paths (stale) and so the ToR's and node1's kernel routes;
+ * the connection keeps working. One block is deleted from etcd while node2
+ * is down; node2 comes back with the R bit (TORTIE_BGP_RESTARTING), FRR
+ * refreshes the remaining block and sweeps the deleted one after End-of-RIB,
+ * from its own kernel and from node1's.
+ */
+describe.skipIf(frrProblem !== null)('graceful restart of the tortie speaker with FRR', () => {
+  let h: NetnsHarness | null = null;
+  let frr: FrrInstance | null = null;
+  let fe: FabricEtcd | null = null;
+  const extra: ChildProcess[] = [];
+
+  afterEach(async () => {
+    for (const c of extra.splice(0)) if (c.pid !== undefined && isAlive(c)) process.kill(c.pid, 'SIGKILL');
+    await frr?.stop();
+    await h?.cleanup();
+    await fe?.close();
+    h = frr = fe = null;
+  });
+
+  it('kill -9 of main.ts: FRR keeps its routes stale, TCP survives, the return refreshes and sweeps', async () => {
+    const harness = createNetnsHarness();
+    h = harness;
+    const etcd = await startFabricEtcd();
+    fe = etcd;
+    const fab = await makeFabric(harness, 2, (i) => 64600 + i);
+    const [n1, n2] = fab.nodes as [typeof fab.nodes[0], typeof fab.nodes[0]];
+    const SECOND = '10.245.2.128/26'; // not adjacent to 10.245.2.0/26, so not aggregated with it
+    await seedFabric(etcd.store, fab, 65000, { 2: [SECOND] });
+    const f = await startFrr(harness, fab.tor, {
+      listenAddress: '0.0.0.0',
+      bgpdConfig: `frr defaults traditional
+hostname tor
+log stdout informational
+router bgp 65000
+ bgp router-id 10.253.0.1
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ bgp graceful-restart
+ bgp graceful-restart stalepath-time 120
+${fab.nodes.map((n) => ` neighbor ${n.address} remote-as ${n.asn}\n neighbor ${n.address} timers 3 9\n neighbor ${n.address} timers connect 1\n neighbor ${n.address} update-source ${n.torAddress}`).join('\n')}
+`,
+    });
+    frr = f;
+    startMainSpeaker(harness, n1, etcd);
+    const first: MainSpeaker = startMainSpeaker(harness, n2, etcd);
+    let second: MainSpeaker | null = null;
+    const context = () => `\n--- node2 ---\n${first.output().split('\n').slice(-30).join('\n')}\n--- node2 restarted ---\n${second?.output().split('\n').slice(-30).join('\n') ?? ''}\n--- frr ---\n${f.log().split('\n').slice(-60).join('\n')}`;
+    const torHas = async (dst: string, via: string) => (await kernelRoutes(harness, fab.tor)).some((r) => r.dst === dst && r.gateway === via);
+    const node1Has = async (dst: string) => (await harness.hostIp.inNetns(n1.ns).routes(4, { protocol: ROUTE_PROTOCOL })).some((r) => r.dst === dst && r.gateway === n1.torAddress);
+    const frrPath = async (prefix: string) => (await f.routes())[prefix]?.[0] ?? null;
+
+    try {
+      await pollUntil('node2’s blocks in the ToR kernel and in node1’s', async () => (await torHas(n2.block, n2.address)) && (await torHas(SECOND, n2.address)) && (await node1Has(n2.block)) && (await node1Has(SECOND)), { timeoutMs: 45_000, intervalMs: 250 });
+      await pollUntil('node1’s block in node2’s kernel', async () => (await harness.hostIp.inNetns(n2.ns).routes(4, { protocol: ROUTE_PROTOCOL })).some((r) => r.dst === n1.block), { timeoutMs: 20_000, intervalMs: 250 });
+      const gr = JSON.parse(await f.vtysh(`show bgp neighbors ${n2.address} json`)) as Record<string, { gracefulRestartInfo?: { remoteGrMode?: string } }>;
+      expect(gr[n2.address]?.gracefulRestartInfo?.remoteGrMode).toBe('Restart');
+
+      const server = harness.spawnIn(n2.ns, 'socat', [`TCP-LISTEN:7000,bind=${n2.pod},reuseaddr`, 'PIPE']);
+      await pollUntil('echo server listening', async () => (await harness.exec(n2.ns, 'ss', ['-tlnH'])).includes(`${n2.pod}:7000`), { timeoutMs: 5_000, intervalMs: 50 });
+      const [bin, ...argv] = commandLine('socat', ['-', `TCP:${n2.pod}:7000,bind=${n1.pod}`], n1.ns.path);
+      const client = spawn(bin as string, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+      extra.push(client, server);
+      let echoed = '';
+      client.stdout.on('data', (d: Buffer) => (echoed += d.toString()));
+      const roundTrip = async (word: string) => {
+        client.stdin.write(`${word}\n`);
+        await pollUntil(`echo of ${word}`, async () => echoed.includes(word), { timeoutMs: 5_000, intervalMs: 20 });
+      };
+      await roundTrip('before');
+
+      process.kill(first.child.pid as number, 'SIGKILL');
+      await first.exited;
+      await pollUntil('FRR leaves Established with node2', async () => (await f.neighborState(n2.address)) !== 'Established', { timeoutMs: 15_000, intervalMs: 100 });
+      await pollUntil('FRR marks node2’s paths stale', async () => (await frrPath(n2.block))?.stale === true && (await frrPath(SECOND))?.stale === true, { timeoutMs: 5_000, intervalMs: 100 });
+      const deadline = Date.now() + 3_000;
+      while (Date.now() < deadline) {
+        expect(await torHas(n2.block, n2.address)).toBe(true);
+        expect(await torHas(SECOND, n2.address)).toBe(true);
+        expect(await node1Has(n2.block)).toBe(true);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      await roundTrip('during');
+
+      // While node2 is down its second block goes away; it returns announcing the first only.
+      await etcd.store.delete(Kinds.IPAMBlock, blockName(SECOND));
+      second = startMainSpeaker(harness, n2, etcd, { relay: false, extraEnv: ['TORTIE_BGP_RESTARTING=true'] });
+      await pollUntil('FRR Established with node2 again', async () => (await f.neighborState(n2.address)) === 'Established', { timeoutMs: 45_000, intervalMs: 200 });
+      await pollUntil('the deleted block swept from the ToR kernel and node1’s', async () => !(await torHas(SECOND, n2.address)) && !(await node1Has(SECOND)), { timeoutMs: 20_000, intervalMs: 200 });
+      await pollUntil('the remaining block refreshed (not stale)', async () => (await frrPath(n2.block))?.stale !== true, { timeoutMs: 10_000, intervalMs: 200 });
+      expect(await torHas(n2.block, n2.address)).toBe(true);
+      expect(await node1Has(n2.block)).toBe(true);
+      await roundTrip('after');
+      expect(isAlive(client)).toBe(true);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${context()}`);
+    }
   });
 });
