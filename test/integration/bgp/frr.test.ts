@@ -12,22 +12,11 @@
  * since the speaker fixture programs nothing) a TCP connection runs from one
  * node's pod address to another's through the ToR.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseResource } from '../../../crds/src/index.js';
-import { ROUTE_PROTOCOL, TORTIE_API_VERSION } from '../../../lib/contract.js';
-import { createEtcdDatastore } from '../../../lib/datastore/etcd.js';
-import { Kinds, type KindKey } from '../../../lib/datastore/kinds.js';
-import type { Datastore, StoredObject } from '../../../lib/datastore/types.js';
-import { startEtcd, type EtcdInstance } from '../../harness/etcd.js';
+import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
 import { frrAvailable, startFrr, type FrrInstance } from '../../harness/frr.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
-import { installLearned, makeFabric, startNodeSpeakers, stopNodeSpeakers, tcpAcross, waitLearned, type Fabric } from './fabric.js';
+import { installLearned, makeFabric, seedFabric, startFabricEtcd, startMainSpeaker, startNodeSpeakers, stopNodeSpeakers, tcpAcross, waitLearned, type Fabric, type FabricEtcd } from './fabric.js';
 import { kernelRoutes, makeTorAndNode, NODE, POD_BLOCK, startSpeaker, TOR, TOR_ROUTE, type SpeakerProcess } from './topology.js';
 
 const problem = (await kernelAccessProblem()) ?? ((await frrAvailable()) ? null : 'FRR is not installed (Debian package frr)');
@@ -208,36 +197,16 @@ describe.skipIf(problem !== null)('FRR ToR with three tortie nodes', () => {
  * speakers program the nodes' kernels themselves, so the TCP connection
  * between pod addresses needs nothing from the test.
  */
-const MAIN = fileURLToPath(new URL('../../../bgp-speaker/src/main.ts', import.meta.url));
-const RELAY = `const net = require('node:net');
-net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u).pipe(c); const end = () => { c.destroy(); u.destroy(); }; c.on('error', end); u.on('error', end); c.on('close', end); u.on('close', end); })
-  .listen(2379, '127.0.0.1');`;
-
-function resource(key: KindKey, name: string, spec: Record<string, unknown>): StoredObject {
-  const object = { apiVersion: TORTIE_API_VERSION, kind: Kinds[key].kind, metadata: { name }, spec };
-  const r = parseResource(key, object);
-  if (!r.ok) throw new Error(`test fixture ${key} ${name} is invalid: ${JSON.stringify(r.issues)}`);
-  return object;
-}
-
 describe.skipIf(problem !== null)('FRR ToR with three nodes running the tortie speaker (main.ts)', () => {
   let h: NetnsHarness | null = null;
   let frr: FrrInstance | null = null;
-  let etcd: EtcdInstance | null = null;
-  let ds: Datastore | null = null;
-  let forwarder: Server | null = null;
-  let dir: string | null = null;
-  const speakers: ChildProcess[] = [];
+  let fe: FabricEtcd | null = null;
 
   afterEach(async () => {
-    for (const c of speakers.splice(0)) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGTERM');
     await frr?.stop();
-    await ds?.close();
-    await h?.cleanup(); // SIGKILLs what is left, by pid
-    await new Promise<void>((r) => (forwarder === null ? r() : forwarder.close(() => r())));
-    await etcd?.stop();
-    if (dir !== null) await rm(dir, { recursive: true, force: true });
-    h = frr = etcd = ds = forwarder = dir = null;
+    await h?.cleanup(); // the speakers and relays, by pid
+    await fe?.close();
+    h = frr = fe = null;
   });
 
   it.each([
@@ -246,48 +215,14 @@ describe.skipIf(problem !== null)('FRR ToR with three nodes running the tortie s
   ])('$name: the ToR installs every block, the speakers install the others, TCP crosses the ToR', async (kind) => {
     const harness = createNetnsHarness();
     h = harness;
-    etcd = await startEtcd();
-    const store = createEtcdDatastore({ endpoints: [etcd.endpoint] });
-    ds = store;
-    const tmp = await mkdtemp(join(tmpdir(), 'tt-frrmain-'));
-    dir = tmp;
-    const socket = join(tmp, 'etcd.sock');
-    const etcdPort = Number(new URL(etcd.endpoint).port);
-    const fwd = createServer((down) => {
-      const up = createConnection({ host: '127.0.0.1', port: etcdPort });
-      down.pipe(up).pipe(down);
-      const close = () => {
-        down.destroy();
-        up.destroy();
-      };
-      down.on('error', close);
-      up.on('error', close);
-    });
-    forwarder = fwd;
-    await new Promise<void>((r) => fwd.listen(socket, r));
-
+    const etcd = await startFabricEtcd();
+    fe = etcd;
     const fab = await makeFabric(harness, 3, kind.asnOf);
-    await store.create(Kinds.IPPool, resource('IPPool', 'default-ipv4-ippool', { cidr: '10.245.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never' }));
-    await store.create(Kinds.BGPConfiguration, resource('BGPConfiguration', 'default', { asNumber: 64512, nodeToNodeMeshEnabled: false }));
-    for (const n of fab.nodes) {
-      await store.create(Kinds.Node, resource('Node', `node${n.index}`, { bgp: { ipv4Address: `${n.address}/30`, asNumber: n.asn } }));
-      await store.create(Kinds.IPAMBlock, resource('IPAMBlock', `10-245-${n.index}-0-26`, { cidr: n.block, affinity: `host:node${n.index}`, allocations: Array(64).fill(null), unallocated: [...Array(64).keys()], attributes: [] }));
-      await store.create(Kinds.BGPPeer, resource('BGPPeer', `tor-node${n.index}`, { node: `node${n.index}`, peerIP: n.torAddress, asNumber: 65000 }));
-    }
+    await seedFabric(etcd.store, fab, 65000);
     const f = await startFrr(harness, fab.tor, { bgpdConfig: fabricConfig(fab, 65000, kind.mode), listenAddress: '0.0.0.0' });
     frr = f;
-    const outputs = new Map<number, string>();
-    for (const n of fab.nodes) {
-      harness.spawnIn(n.ns, process.execPath, ['-e', RELAY, socket]);
-      const env = [`NODENAME=node${n.index}`, 'DATASTORE_TYPE=etcdv3', 'ETCD_ENDPOINTS=http://127.0.0.1:2379', `TORTIE_STATUS_FILE=${join(tmp, `node${n.index}.json`)}`, 'TORTIE_BGP_CONNECT_RETRY_TIME=2', 'TORTIE_BGP_HOLD_TIME=9'];
-      const child = harness.spawnIn(n.ns, 'env', [...env, process.execPath, '--import', 'tsx', MAIN]);
-      speakers.push(child);
-      outputs.set(n.index, '');
-      const add = (b: Buffer) => outputs.set(n.index, (outputs.get(n.index) ?? '') + b.toString());
-      child.stdout?.on('data', add);
-      child.stderr?.on('data', add);
-    }
-    const context = () => `${[...outputs].map(([i, o]) => `\n--- node${i} ---\n${o.split('\n').slice(-30).join('\n')}`).join('')}\n--- frr ---\n${f.log()}`;
+    const speakers = fab.nodes.map((n) => startMainSpeaker(harness, n, etcd));
+    const context = () => `${speakers.map((sp, k) => `\n--- node${k + 1} ---\n${sp.output().split('\n').slice(-30).join('\n')}`).join('')}\n--- frr ---\n${f.log()}`;
     try {
       for (const n of fab.nodes) await pollUntil(`FRR Established with node ${n.index}`, async () => (await f.neighborState(n.address)) === 'Established', { timeoutMs: 45_000, intervalMs: 250 });
       await pollUntil('every block in the tor kernel', async () => {
