@@ -24,7 +24,9 @@ import type {
  * The `kubernetes` datastore backend (DESIGN.md "Datastore"): tortie kinds as
  * custom resources under /apis/crd.tortie.dev/v1, core kinds (Pods, Nodes,
  * Namespaces, ServiceAccounts, Secrets, NetworkPolicies) read-only, except
- * Namespaces and networking.k8s.io NetworkPolicies, which may be written.
+ * Namespaces and networking.k8s.io NetworkPolicies, which may be written, and
+ * Pods, which may be updated (the CNI plugin records a pod's addresses in its
+ * annotations) but never created or deleted: the kubelet owns their lives.
  *
  * @kubernetes/client-node provides the KubeConfig (every auth flavour,
  * in-cluster config, TLS dispatcher) and its HTTP library. Requests are made
@@ -70,6 +72,8 @@ const MIN_HEALTHY_WATCH_MS = 1_000;
 
 /** Core kinds this backend may write; every other core kind is read-only here. */
 const WRITABLE_CORE_KINDS = new Set(['v1/Namespace', 'networking.k8s.io/v1/NetworkPolicy']);
+/** Core kinds this backend may only update: the CNI plugin's address annotations on Pods. */
+const UPDATABLE_CORE_KINDS = new Set(['v1/Pod']);
 
 const CLIENT_NODE_FALLBACK_SERVER = 'http://localhost:8080';
 
@@ -318,7 +322,8 @@ function labelSelectorParameter(text: string | undefined): string | undefined {
 }
 
 function checkWritable(kind: KindInfo, op: Operation): void {
-  if (kind.isTortieKind || WRITABLE_CORE_KINDS.has(`${kind.apiVersion}/${kind.kind}`)) return;
+  const key = `${kind.apiVersion}/${kind.kind}`;
+  if (kind.isTortieKind || WRITABLE_CORE_KINDS.has(key) || (op === 'update' && UPDATABLE_CORE_KINDS.has(key))) return;
   throw new TortieError('ERR_DATASTORE_UNSUPPORTED', `${op} ${kind.kind}: the kubernetes datastore only reads ${kind.apiVersion} ${kind.kind}; Kubernetes itself owns it`);
 }
 

@@ -11,13 +11,15 @@ import { TortieError, hasErrorCode } from '../../../lib/errors.js';
 import { readUplinkMtu } from '../../../lib/kernel/ip.js';
 import { attachWorkload, undoPlan } from '../attach.js';
 import { CniError, CniErrorCodes } from '../errors.js';
-import { selectPools, type PoolInfo } from '../ipam/allocate.js';
+import { poolForAddress, type PoolInfo } from '../ipam/allocate.js';
+import { planIpam } from '../ipam/plan.js';
 import { BlockStore } from '../ipam/block-store.js';
 import { ENCAPSULATION_OVERHEAD, planAttachment, resolveMtu, type AttachmentPlan, type PodAddress } from '../plan.js';
 import type { CniRequest } from '../request.js';
 import { buildResult, type CniDns, type CniResult, type CniRoute } from '../result.js';
 import type { CniDeps } from './deps.js';
 import { execIpamPlugin } from './ipam-delegate.js';
+import { readPodContext, recordPodAddresses, type PodContext } from './pod.js';
 import {
   buildWorkloadEndpoint,
   handleIdOf,
@@ -60,30 +62,60 @@ async function assignByPlugin(req: CniRequest, deps: CniDeps): Promise<Assigned>
   return { addresses, pools: [], dns: result?.dns ?? {} };
 }
 
-async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdentity, store: BlockStore): Promise<Assigned> {
+/** The node's labels, which pools' nodeSelectors match: the Kubernetes Node in Kubernetes mode, tortie's Node in etcd mode. */
+async function nodeLabelsOf(deps: CniDeps): Promise<Record<string, string>> {
+  const kind = deps.datastore.type === 'kubernetes' ? Kinds.K8sNode : Kinds.Node;
+  return (await deps.datastore.get(kind, deps.nodeName))?.metadata.labels ?? {};
+}
+
+/**
+ * Block IPAM, with the pool choice of cni/src/ipam/plan.ts: the pod's
+ * annotations, then its namespace's, then the config's pool lists, then every
+ * pool that selects the node; `tortie.dev/ipAddrs` takes exactly those addresses.
+ */
+async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdentity, store: BlockStore, context: PodContext): Promise<Assigned> {
   const ipam = req.ipam;
   if (ipam === null) return assignByPlugin(req, deps);
-  const pools = (await deps.datastore.list<IpPoolObject>(Kinds.IPPool)).items;
-  const node = await deps.datastore.get(Kinds.Node, deps.nodeName);
-  const selected = selectPools(
-    pools.map((p) => ({ ...p, name: p.metadata.name })),
-    node?.metadata.labels ?? {},
-    { ...(ipam.ipv4_pools ? { ipv4: ipam.ipv4_pools } : {}), ...(ipam.ipv6_pools ? { ipv6: ipam.ipv6_pools } : {}) },
-  );
-  if (!selected.ok) throw new TortieError('ERR_IPAM_NO_POOL', selected.reason);
-  const usable = [...(ipam.assign_ipv4 ? selected.ipv4 : []), ...(ipam.assign_ipv6 ? selected.ipv6 : [])];
-  const got = await store.autoAssign({
-    handleId: handleIdOf(w),
+  const [pools, nodeLabels] = await Promise.all([deps.datastore.list<IpPoolObject>(Kinds.IPPool), nodeLabelsOf(deps)]);
+  const plan = planIpam({
+    assignIpv4: ipam.assign_ipv4,
+    assignIpv6: ipam.assign_ipv6,
+    ...(ipam.ipv4_pools === undefined ? {} : { configIpv4Pools: ipam.ipv4_pools }),
+    ...(ipam.ipv6_pools === undefined ? {} : { configIpv6Pools: ipam.ipv6_pools }),
+    podAnnotations: context.podAnnotations,
+    namespaceAnnotations: context.namespaceAnnotations,
+    pools: pools.items.map((p) => ({ ...p, name: p.metadata.name })),
+    nodeLabels,
+  });
+  if (!plan.ok) {
+    if (plan.field === 'pools') throw new TortieError('ERR_IPAM_NO_POOL', plan.reason);
+    throw new CniError(CniErrorCodes.InvalidNetworkConfig, `${plan.field}: ${plan.reason}`);
+  }
+  const handleId = handleIdOf(w);
+  const attributes = {
     node: deps.nodeName,
-    pools: usable,
-    num4: ipam.assign_ipv4 ? 1 : 0,
-    num6: ipam.assign_ipv6 ? 1 : 0,
-    attributes: {
-      node: deps.nodeName,
-      ...(w.podNamespace === null ? {} : { namespace: w.podNamespace }),
-      ...(w.podName === null ? {} : { pod: w.podName }),
-      timestamp: new Date().toISOString(),
-    },
+    ...(w.podNamespace === null ? {} : { namespace: w.podNamespace }),
+    ...(w.podName === null ? {} : { pod: w.podName }),
+    timestamp: new Date().toISOString(),
+  };
+  if (plan.kind === 'addresses') {
+    const addresses: PodAddress[] = [];
+    const used: IpPoolObject[] = [];
+    for (const address of plan.addresses) {
+      await store.assignIp({ handleId, node: deps.nodeName, address, pools: plan.pools, attributes });
+      const pool = poolForAddress(plan.pools, address);
+      if (pool !== undefined) used.push(pool);
+      addresses.push(address.includes(':') ? { family: 6, address, prefixLength: 128 } : { family: 4, address, prefixLength: 32 });
+    }
+    return { addresses, pools: used, dns: {} };
+  }
+  const got = await store.autoAssign({
+    handleId,
+    node: deps.nodeName,
+    pools: plan.pools,
+    num4: plan.num4,
+    num6: plan.num6,
+    attributes,
     ...(ipam.strict_affinity === undefined ? {} : { strictAffinity: ipam.strict_affinity }),
     ...(ipam.max_blocks_per_host === undefined ? {} : { maxBlocksPerHost: ipam.max_blocks_per_host }),
   });
@@ -91,7 +123,7 @@ async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdenti
     ...got.ipv4.map((address) => ({ family: 4 as const, address, prefixLength: 32 as const })),
     ...got.ipv6.map((address) => ({ family: 6 as const, address, prefixLength: 128 as const })),
   ];
-  return { addresses, pools: usable, dns: {} };
+  return { addresses, pools: plan.pools, dns: {} };
 }
 
 async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject): Promise<void> {
@@ -136,7 +168,8 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
   // (attachWorkload cleans up after its own failures).
   let attached: AttachmentPlan | null = null;
   try {
-    const { addresses, pools, dns } = await assignAddresses(req, deps, w, store);
+    const context = await readPodContext(deps.datastore, w);
+    const { addresses, pools, dns } = await assignAddresses(req, deps, w, store, context);
     const mtu = resolveMtu({
       configuredMtu: req.config.mtu,
       uplinkMtu: req.config.mtu > 0 ? null : await readUplinkMtu(deps.runners.ip),
@@ -155,8 +188,13 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
     attached = plan;
     log.debug({ outcome, hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address) }, 'datapath attached');
     if (deps.datastore.type === 'etcdv3') {
-      // In Kubernetes mode the Pod is the record (Calico derives endpoints from Pods); writing pod annotations is not wired yet.
-      await writeWorkloadEndpoint(deps, buildWorkloadEndpoint(deps.nodeName, w, plan));
+      await writeWorkloadEndpoint(deps, buildWorkloadEndpoint(deps.nodeName, w, plan, context.pod));
+    } else if (w.podName !== null && w.podNamespace !== null) {
+      // Kubernetes mode: the Pod is the record (as in Calico); its annotations say its addresses before the kubelet reports them.
+      const cidrs = addresses.map((a) => `${a.address}/${a.prefixLength}`);
+      if (!(await recordPodAddresses(deps.datastore, w.podNamespace, w.podName, cidrs))) {
+        log.warn({ addresses: cidrs }, 'the Pod does not exist in the API server; its addresses are not recorded on it');
+      }
     }
     log.info({ hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address), mtu }, 'pod attached');
     return resultOf(plan, dns);

@@ -1,6 +1,7 @@
 /**
  * DEL: remove the pod end of the veth (the host end and its routes go with
- * it), the WorkloadEndpoint if it is still this container's, and the
+ * it), the WorkloadEndpoint if it is still this container's (etcd mode) or
+ * the Pod's address annotations (Kubernetes mode), and the
  * addresses held under the handle. Idempotent: a missing netns, interface,
  * endpoint or allocation is success (CNI spec, DEL: "Plugins should
  * generally complete a DEL action without error even if some resources are
@@ -14,6 +15,7 @@ import { planDetach } from '../plan.js';
 import type { CniRequest } from '../request.js';
 import type { CniDeps } from './deps.js';
 import { execIpamPlugin } from './ipam-delegate.js';
+import { recordPodAddresses, recordedAddressesWithin } from './pod.js';
 import {
   handleIdOf,
   workloadEndpointName,
@@ -44,6 +46,17 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
         if (!hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND') && !hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
       }
     }
+  } else if (w.podName !== null && w.podNamespace !== null) {
+    // Kubernetes mode: the Pod's address annotations go, if the Pod is still there (a deleted Pod is
+    // success) and they are this sandbox's: a new sandbox of the same pod may have recorded its own.
+    // With block IPAM that is known from the handle; a delegated plugin's addresses are not, so then they go.
+    let mine: (annotations: Readonly<Record<string, string>>) => boolean = () => true;
+    if (req.ipam !== null) {
+      const held = await new BlockStore(deps.datastore).addressesOfHandle(handleIdOf(w));
+      const set = new Set([...held.ipv4, ...held.ipv6]);
+      mine = (annotations) => recordedAddressesWithin(annotations, set);
+    }
+    await recordPodAddresses(deps.datastore, w.podNamespace, w.podName, null, mine);
   }
 
   // 3. The addresses (releaseByHandle is idempotent; so is a delegated plugin's DEL, by the spec).

@@ -6,6 +6,7 @@ import { TORTIE_API_VERSION, ipamHandleId } from '../../../lib/contract.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
 import type { AttachmentPlan } from '../plan.js';
 import type { CniRequest } from '../request.js';
+import { namedPortsOf, type PodObject, type WorkloadEndpointPort } from './pod.js';
 
 export interface WorkloadIdentity {
   containerId: string;
@@ -60,13 +61,27 @@ export interface WorkloadEndpointObject extends StoredObject {
     interfaceName: string;
     mac: string;
     profiles: string[];
+    serviceAccountName?: string;
+    ports?: WorkloadEndpointPort[];
   };
 }
 
-export function buildWorkloadEndpoint(node: string, w: WorkloadIdentity, plan: AttachmentPlan): WorkloadEndpointObject {
+/** Synthetic labels every endpoint carries (Calico's spelling, as felix/src/model/endpoints.ts reads them). */
+const LABEL_NAMESPACE = 'projectcalico.org/namespace';
+const LABEL_ORCHESTRATOR = 'projectcalico.org/orchestrator';
+const LABEL_SERVICE_ACCOUNT = 'projectcalico.org/serviceaccount';
+
+/**
+ * The endpoint ADD writes (etcd mode). With the Pod from the datastore it
+ * carries, as Calico's does, the pod's labels, its service account and its
+ * named ports, which policy selects and refers to.
+ */
+export function buildWorkloadEndpoint(node: string, w: WorkloadIdentity, plan: AttachmentPlan, pod: PodObject | null = null): WorkloadEndpointObject {
   const namespace = workloadEndpointNamespace(w);
   const v4 = plan.podRoutes.find((r) => r.family === 4)?.gateway;
   const v6 = plan.podRoutes.find((r) => r.family === 6)?.gateway;
+  const serviceAccount = pod === null ? undefined : (pod.spec?.serviceAccountName ?? 'default');
+  const ports = pod === null ? [] : namedPortsOf(pod);
   return {
     apiVersion: TORTIE_API_VERSION,
     kind: 'WorkloadEndpoint',
@@ -74,8 +89,10 @@ export function buildWorkloadEndpoint(node: string, w: WorkloadIdentity, plan: A
       name: workloadEndpointName(node, w),
       namespace,
       labels: {
-        'projectcalico.org/namespace': namespace,
-        'projectcalico.org/orchestrator': w.podName !== null ? 'k8s' : 'cni',
+        ...(pod?.metadata.labels ?? {}),
+        [LABEL_NAMESPACE]: namespace,
+        [LABEL_ORCHESTRATOR]: w.podName !== null ? 'k8s' : 'cni',
+        ...(serviceAccount === undefined ? {} : { [LABEL_SERVICE_ACCOUNT]: serviceAccount }),
       },
     },
     spec: {
@@ -84,12 +101,14 @@ export function buildWorkloadEndpoint(node: string, w: WorkloadIdentity, plan: A
       containerID: w.containerId,
       ...(w.podName === null ? {} : { pod: w.podName }),
       endpoint: w.ifName,
+      ...(serviceAccount === undefined ? {} : { serviceAccountName: serviceAccount }),
       ipNetworks: plan.addresses.map((a) => `${a.address}/${a.prefixLength}`),
       ...(v4 ? { ipv4Gateway: v4 } : {}),
       ...(v6 ? { ipv6Gateway: v6 } : {}),
       interfaceName: plan.hostIfName,
       mac: plan.podMac,
-      profiles: [`kns.${namespace}`],
+      profiles: [`kns.${namespace}`, ...(serviceAccount === undefined ? [] : [`ksa.${namespace}.${serviceAccount}`])],
+      ...(ports.length === 0 ? {} : { ports }),
     },
   };
 }
