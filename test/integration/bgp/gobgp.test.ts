@@ -8,12 +8,14 @@
  *
  * Then a GoBGP ToR with three tortie nodes (fabric.ts), eBGP and iBGP with
  * GoBGP reflecting for the nodes: every block in its RIB, every node learns
- * the ToR's route and the other blocks.
+ * the ToR's route and the other blocks. Last, the same eBGP fabric with the
+ * real speaker (main.ts) on the nodes, which install the routes themselves.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
 import { gobgpAvailable, startGobgp, type GobgpInstance } from '../../harness/gobgp.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
-import { makeFabric, startNodeSpeakers, stopNodeSpeakers, waitLearned, type Fabric } from './fabric.js';
+import { makeFabric, seedFabric, startFabricEtcd, startMainSpeaker, startNodeSpeakers, stopNodeSpeakers, waitLearned, type Fabric, type FabricEtcd } from './fabric.js';
 import { makeTorAndNode, NODE, POD_BLOCK, startSpeaker, TOR, TOR_ROUTE, type SpeakerProcess } from './topology.js';
 
 const problem = (await kernelAccessProblem()) ?? ((await gobgpAvailable()) ? null : 'gobgpd is not installed (Debian package gobgpd)');
@@ -180,6 +182,58 @@ describe.skipIf(problem !== null)('GoBGP ToR with three tortie nodes', () => {
         expect(l.get(TOR_ROUTE)?.nextHop).toBe(n.torAddress);
         for (const o of others) expect(l.get(o.block)?.nextHop).toBe(kind.mode === 'rr' ? o.address : n.torAddress);
         expect(n.speaker?.events.filter((e) => e.type === 'update-error' || e.type === 'handler-error')).toEqual([]);
+      }
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${context()}`);
+    }
+  });
+});
+
+/**
+ * The GoBGP ToR with the real speaker (main.ts, configured from etcd as in
+ * frr.test.ts) on three nodes, eBGP: every block in GoBGP's RIB, and each
+ * speaker installs the other nodes' blocks in its own kernel via the ToR.
+ * (GoBGP programs no kernel, so no TCP crossing through it.)
+ */
+describe.skipIf(problem !== null)('GoBGP ToR with three nodes running the tortie speaker (main.ts)', () => {
+  let h: NetnsHarness | null = null;
+  let gobgpd: GobgpInstance | null = null;
+  let fe: FabricEtcd | null = null;
+
+  afterEach(async () => {
+    await gobgpd?.stop();
+    await h?.cleanup(); // the speakers and relays, by pid
+    await fe?.close();
+    h = gobgpd = fe = null;
+  });
+
+  it('eBGP, one AS per node: blocks in the ToR RIB, the speakers install the others', async () => {
+    const harness = createNetnsHarness();
+    h = harness;
+    const etcd = await startFabricEtcd();
+    fe = etcd;
+    const fab = await makeFabric(harness, 3, (i) => 64600 + i);
+    await seedFabric(etcd.store, fab, 65000);
+    const g = await startGobgp(harness, fab.tor, fabricConfig(fab, 65000, 'ebgp'));
+    gobgpd = g;
+    const speakers = fab.nodes.map((n) => startMainSpeaker(harness, n, etcd));
+    const context = () => `${speakers.map((sp, k) => `\n--- node${k + 1} ---\n${sp.output().split('\n').slice(-30).join('\n')}`).join('')}\n--- gobgpd ---\n${g.log()}`;
+    try {
+      for (const n of fab.nodes) await pollUntil(`GoBGP established with node ${n.index}`, async () => (await g.neighborState(n.address)) === 'established', { timeoutMs: 45_000, intervalMs: 250 });
+      const rib = await pollUntil('every block in GoBGP’s RIB', async () => {
+        const r = await g.rib();
+        return fab.nodes.every((n) => r[n.block] !== undefined) ? r : null;
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+      for (const n of fab.nodes) {
+        const attrs = rib[n.block]?.[0]?.attrs ?? [];
+        expect(attrs.find((a) => a.type === 3)?.nexthop).toBe(n.address);
+        expect(attrs.find((a) => a.type === 2)?.as_paths?.flatMap((p) => p.asns) ?? []).toEqual([n.asn]);
+      }
+      for (const n of fab.nodes) {
+        await pollUntil(`node ${n.index}: the other blocks in its kernel via the ToR`, async () => {
+          const ours = await harness.hostIp.inNetns(n.ns).routes(4, { protocol: ROUTE_PROTOCOL });
+          return fab.nodes.filter((o) => o !== n).every((o) => ours.some((r) => r.dst === o.block && r.gateway === n.torAddress));
+        }, { timeoutMs: 20_000, intervalMs: 200 });
       }
     } catch (err) {
       throw new Error(`${(err as Error).message}${context()}`);
