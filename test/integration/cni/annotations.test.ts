@@ -179,7 +179,7 @@ describe.skipIf(problem !== null)('tortie-cni and the Pod behind the call', () =
       await ds.create(Kinds.K8sPod, podObject(q.podName, { annotations: { [ANNOTATION_IP_ADDRS]: `["${fixed}"]` } }));
       const taken = await cni('ADD', q.env, config());
       expect(taken.exitCode).toBe(1);
-      expect(taken.json).toMatchObject({ msg: expect.stringContaining(fixed) });
+      expect(taken.json).toMatchObject({ code: 101, msg: expect.stringContaining(fixed) });
       expect(await handleOf(ds, q.containerId)).toBeNull();
 
       expect(await cni('DEL', p.env, config())).toMatchObject({ exitCode: 0, stdout: '' });
