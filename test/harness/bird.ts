@@ -11,6 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { runCommand } from '../../lib/kernel/exec.js';
 import type { NetnsRef } from '../../lib/kernel/netns.js';
 import { pollUntil, type NetnsHarness } from './netns.js';
+import { stopProcess } from './process.js';
 
 export interface BirdInstance {
   readonly socketPath: string;
@@ -59,11 +60,7 @@ export async function startBird(harness: NetnsHarness, ns: NetnsRef, config: str
       return cols.slice(5).join(' ') || (cols[3] ?? null);
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, 'SIGTERM');
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3_000))]);
-        if (!done) process.kill(child.pid, 'SIGKILL');
-      }
+      await stopProcess(child);
       await rm(dir, { recursive: true, force: true });
     },
   };

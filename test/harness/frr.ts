@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetnsRef } from '../../lib/kernel/netns.js';
 import { pollUntil, type NetnsHarness } from './netns.js';
+import { stopProcess } from './process.js';
 
 export const FRR_DAEMONS = '/usr/lib/frr';
 
@@ -55,13 +56,7 @@ export async function frrAvailable(): Promise<boolean> {
   }
 }
 
-async function kill(child: ChildProcess | null): Promise<void> {
-  if (child === null || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<boolean>((resolve) => child.once('exit', () => resolve(true)));
-  process.kill(child.pid, 'SIGTERM');
-  const done = await Promise.race([exited, new Promise<boolean>((r) => setTimeout(() => r(false), 3_000))]);
-  if (!done && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
-}
+const kill = (child: ChildProcess | null): Promise<void> => stopProcess(child);
 
 /**
  * Starts FRR in `ns` with `bgpdConfig` (a bgpd.conf body). `listenAddress`

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { runCommand } from '../../lib/kernel/exec.js';
 import type { NetnsRef } from '../../lib/kernel/netns.js';
 import { pollUntil, type NetnsHarness } from './netns.js';
+import { stopProcess } from './process.js';
 
 export const GOBGP_API_PORT = 50051;
 
@@ -85,11 +86,7 @@ export async function startGobgp(harness: NetnsHarness, ns: NetnsRef, config: st
       return m === null ? 0 : Number(m[1]);
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, 'SIGTERM');
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3_000))]);
-        if (!done) process.kill(child.pid, 'SIGKILL');
-      }
+      await stopProcess(child);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { commandLine, runCommand } from '../../lib/kernel/exec.js';
 import { createIpRunner, type IpRunner } from '../../lib/kernel/ip.js';
 import { createNetnsManager, netnsExists, netnsRefFromName, type NetnsRef } from '../../lib/kernel/netns.js';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Why integration tests cannot run here, or null when they can (root, or CAP_NET_ADMIN and CAP_SYS_ADMIN). */
 export async function kernelAccessProblem(): Promise<string | null> {
@@ -68,6 +69,20 @@ export async function hasGatewayRoute(h: { hostIp: IpRunner }): Promise<boolean>
 /** Removes that route (after tests on a shared host namespace that did not have it before). */
 export async function removeGatewayRoute(h: { hostIp: IpRunner }): Promise<void> {
   if (await hasGatewayRoute(h)) await h.hostIp.batch(['route del 169.254.1.1/32 dev lo']);
+}
+
+/**
+ * Registers hooks that leave the host's 169.254.1.1 route as the file found it:
+ * attachments add it host-wide, and this host namespace is shared with other tests.
+ */
+export function keepGatewayRouteAsFound(): void {
+  let hadGatewayRoute = true;
+  beforeAll(async () => {
+    hadGatewayRoute = await hasGatewayRoute(createNetnsHarness());
+  });
+  afterAll(async () => {
+    if (!hadGatewayRoute) await removeGatewayRoute(createNetnsHarness());
+  });
 }
 
 export interface NetnsHarness {

@@ -25,7 +25,7 @@ import { hostVethName } from '../../../cni/src/plan.js';
 import { specProblems } from '../../../cni/src/testdata/schemas.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { FakeApiServer } from '../../harness/fake-apiserver.js';
-import { createNetnsHarness, hasGatewayRoute, kernelAccessProblem, removeGatewayRoute, uniqueName } from '../../harness/netns.js';
+import { createNetnsHarness, keepGatewayRouteAsFound, kernelAccessProblem, uniqueName } from '../../harness/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const PLUGIN = join(repo, 'dist/cni/src/main.js');
@@ -49,15 +49,7 @@ interface CniCall {
   json: Record<string, unknown> | null;
 }
 
-let hadGatewayRoute = true;
-if (problem === null) {
-  beforeAll(async () => {
-    hadGatewayRoute = await hasGatewayRoute(createNetnsHarness());
-  });
-  afterAll(async () => {
-    if (!hadGatewayRoute) await removeGatewayRoute(createNetnsHarness());
-  });
-}
+if (problem === null) keepGatewayRouteAsFound();
 
 function pool(name: string, cidr: string): StoredObject {
   return {

@@ -26,7 +26,7 @@ import { addressesOfHandle, type IpamBlockSpec } from '../../../cni/src/ipam/all
 import { hostVethName } from '../../../cni/src/plan.js';
 import { specProblems } from '../../../cni/src/testdata/schemas.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
-import { createNetnsHarness, hasGatewayRoute, kernelAccessProblem, pollUntil, removeGatewayRoute, uniqueName } from '../../harness/netns.js';
+import { createNetnsHarness, keepGatewayRouteAsFound, kernelAccessProblem, pollUntil, uniqueName } from '../../harness/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const PLUGIN = join(repo, 'dist/cni/src/main.js');
@@ -49,17 +49,7 @@ interface CniCall {
   json: Record<string, unknown> | null;
 }
 
-// Attachments add the host-wide route 169.254.1.1/32 dev lo; this host namespace
-// is shared, so it is removed after the file if it was not there before.
-let hadGatewayRoute = true;
-if (problem === null) {
-  beforeAll(async () => {
-    hadGatewayRoute = await hasGatewayRoute(createNetnsHarness());
-  });
-  afterAll(async () => {
-    if (!hadGatewayRoute) await removeGatewayRoute(createNetnsHarness());
-  });
-}
+if (problem === null) keepGatewayRouteAsFound();
 
 describe.skipIf(problem !== null)('tortie-cni executable against etcd and the kernel', () => {
   const h = createNetnsHarness();
