@@ -12,6 +12,7 @@ describe('parseSpeakerConfig', () => {
       nodeName: 'host-a',
       datastoreType: 'etcdv3',
       etcdEndpoints: ['http://127.0.0.1:2379'],
+      etcdTlsFiles: { caFile: undefined, certFile: undefined, keyFile: undefined },
       kubeconfig: undefined,
       namespace: 'kube-system',
       listenAddress: '0.0.0.0',
@@ -64,5 +65,11 @@ describe('DatastoreMirror', () => {
     expect(mirror.snapshot('n1').bgpPeers.map((p) => p.metadata.name)).toEqual(['tor']);
     mirror.stop();
     await ds.close();
+  });
+});
+
+describe('parseSpeakerConfig: etcd TLS', () => {
+  it('refuses TLS settings with http:// endpoints, naming the setting and the fix', () => {
+    expect(() => parseSpeakerConfig({ ETCD_CA_CERT_FILE: '/ca' }, 'h')).toThrow(/ETCD_CA_CERT_FILE is set, but the etcd endpoint http:\/\/127\.0\.0\.1:2379 is not https:\/\/: use https:\/\//);
   });
 });

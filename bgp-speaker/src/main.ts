@@ -8,7 +8,8 @@
  * Session status goes to a JSON file for `tortie node status`.
  *
  * Environment (as calico/node): NODENAME (default: hostname), DATASTORE_TYPE
- * (etcdv3 | kubernetes), ETCD_ENDPOINTS, KUBECONFIG; TORTIE_NAMESPACE (where
+ * (etcdv3 | kubernetes), ETCD_ENDPOINTS, ETCD_CA_CERT_FILE / ETCD_CERT_FILE /
+ * ETCD_KEY_FILE (https:// etcd), KUBECONFIG; TORTIE_NAMESPACE (where
  * BGP password Secrets live, default kube-system); TORTIE_BGP_LISTEN_ADDRESS
  * (default 0.0.0.0; the port is BGPConfiguration listenPort);
  * TORTIE_STATUS_FILE (default /var/run/tortie/bgp-status.json);
@@ -27,6 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { parseResource, type BGPConfiguration, type BGPPeer, type IPAMBlock, type IPPool, type Node } from '../../crds/src/index.js';
 import { createEtcdDatastore } from '../../lib/datastore/etcd.js';
+import { checkEtcdTlsSettings, etcdTlsFilesFromEnv, readEtcdTls, type EtcdTlsFiles } from '../../lib/datastore/etcd-tls.js';
 import { Kinds, type KindInfo } from '../../lib/datastore/kinds.js';
 import { createKubernetesDatastore } from '../../lib/datastore/kubernetes.js';
 import type { Datastore, StoredObject, Watch } from '../../lib/datastore/types.js';
@@ -45,6 +47,8 @@ export interface SpeakerProcessConfig {
   readonly nodeName: string;
   readonly datastoreType: 'etcdv3' | 'kubernetes';
   readonly etcdEndpoints: readonly string[];
+  /** ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE: PEM files for https:// endpoints. */
+  readonly etcdTlsFiles: EtcdTlsFiles;
   readonly kubeconfig: string | undefined;
   readonly namespace: string;
   readonly listenAddress: string;
@@ -77,10 +81,14 @@ export function parseSpeakerConfig(env: Readonly<Record<string, string | undefin
     throw new TortieError('ERR_CONFIG_INVALID', `invalid environment: ${what}`);
   }
   const e = r.data;
+  const etcdEndpoints = Object.freeze(e.ETCD_ENDPOINTS.split(',').map((s) => s.trim()).filter(Boolean));
+  const etcdTlsFiles = etcdTlsFilesFromEnv(env);
+  if (e.DATASTORE_TYPE === 'etcdv3') checkEtcdTlsSettings(etcdTlsFiles, etcdEndpoints);
   return Object.freeze({
     nodeName: e.NODENAME ?? defaultNodeName,
     datastoreType: e.DATASTORE_TYPE,
-    etcdEndpoints: Object.freeze(e.ETCD_ENDPOINTS.split(',').map((s) => s.trim()).filter(Boolean)),
+    etcdEndpoints,
+    etcdTlsFiles,
     kubeconfig: e.KUBECONFIG,
     namespace: e.TORTIE_NAMESPACE,
     listenAddress: e.TORTIE_BGP_LISTEN_ADDRESS,
@@ -187,7 +195,8 @@ export function createDatastore(config: SpeakerProcessConfig, log: Logger): Data
   if (config.datastoreType === 'kubernetes') {
     return createKubernetesDatastore({ ...(config.kubeconfig === undefined ? {} : { kubeconfigPath: config.kubeconfig }), logger: log.child({ component: 'datastore' }) });
   }
-  return createEtcdDatastore({ endpoints: [...config.etcdEndpoints] });
+  const tls = readEtcdTls(config.etcdTlsFiles, config.etcdEndpoints);
+  return createEtcdDatastore({ endpoints: [...config.etcdEndpoints], ...(tls === undefined ? {} : { tls }) });
 }
 
 export async function main(env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {

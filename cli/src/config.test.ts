@@ -7,6 +7,8 @@ describe('parseConfigFromEnv', () => {
     expect(config).toEqual({
       datastoreType: 'etcdv3',
       etcdEndpoints: ['http://127.0.0.1:2379'],
+      etcdTlsFiles: { caFile: undefined, certFile: undefined, keyFile: undefined },
+      etcdTlsSettingNames: { caFile: 'ETCD_CA_CERT_FILE', certFile: 'ETCD_CERT_FILE', keyFile: 'ETCD_KEY_FILE' },
       kubeconfigPath: undefined,
       etcdDataDir: '/var/lib/tortie/etcd',
       etcdBinary: '/usr/bin/etcd',
@@ -52,5 +54,40 @@ describe('parseConfigFile', () => {
   it('names the file and field of a mistake', () => {
     const text = 'kind: CalicoAPIConfig\nspec:\n  datastoreTyp: etcdv3\n';
     expect(() => parseConfigFile(text, 'tortie.cfg', {})).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringMatching(/^tortie\.cfg: spec: /) }));
+  });
+});
+
+describe('etcd TLS settings', () => {
+  const https = 'https://127.0.0.1:2379';
+
+  it('takes ETCD_CA_CERT_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE from the environment', () => {
+    const config = parseConfigFromEnv({ ETCD_ENDPOINTS: https, ETCD_CA_CERT_FILE: '/c/ca.pem', ETCD_CERT_FILE: '/c/cert.pem', ETCD_KEY_FILE: '/c/key.pem' });
+    expect(config.etcdTlsFiles).toEqual({ caFile: '/c/ca.pem', certFile: '/c/cert.pem', keyFile: '/c/key.pem' });
+  });
+
+  it.each([
+    [{ ETCD_ENDPOINTS: https, ETCD_CA_CERT_FILE: '/ca', ETCD_CERT_FILE: '/cert' }, /^ETCD_CERT_FILE is set but ETCD_KEY_FILE is not/],
+    [{ ETCD_ENDPOINTS: https, ETCD_CERT_FILE: '/cert', ETCD_KEY_FILE: '/key' }, /ETCD_CA_CERT_FILE is not: set ETCD_CA_CERT_FILE to the CA/],
+    [{ ETCD_CA_CERT_FILE: '/ca' }, /ETCD_CA_CERT_FILE is set, but the etcd endpoint http:\/\/127\.0\.0\.1:2379 is not https:\/\//],
+  ])('%j is ERR_CONFIG_INVALID naming the settings and the fix', (env, message) => {
+    expect(() => parseConfigFromEnv(env)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: expect.stringMatching(message) }));
+  });
+
+  it('ignores etcd TLS settings when the datastore is kubernetes', () => {
+    expect(() => parseConfigFromEnv({ DATASTORE_TYPE: 'kubernetes', ETCD_CERT_FILE: '/cert' })).not.toThrow();
+  });
+
+  it('takes calicoctl\'s etcdCACertFile, etcdCertFile and etcdKeyFile from a config file, whole, over the environment', () => {
+    const text = `kind: CalicoAPIConfig\nspec:\n  etcdEndpoints: ${https}\n  etcdCACertFile: /f/ca.pem\n`;
+    const config = parseConfigFile(text, 'tortie.cfg', { ETCD_CERT_FILE: '/env/cert.pem', ETCD_KEY_FILE: '/env/key.pem' });
+    expect(config.etcdTlsFiles).toEqual({ caFile: '/f/ca.pem', certFile: undefined, keyFile: undefined });
+    expect(config.etcdTlsSettingNames.caFile).toBe('tortie.cfg: spec.etcdCACertFile');
+  });
+
+  it('names the config-file field of an inconsistent TLS setting', () => {
+    const text = `kind: CalicoAPIConfig\nspec:\n  etcdEndpoints: ${https}\n  etcdKeyFile: /f/key.pem\n`;
+    expect(() => parseConfigFile(text, 'tortie.cfg', {})).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/^tortie\.cfg: spec\.etcdKeyFile is set but tortie\.cfg: spec\.etcdCertFile is not/) }),
+    );
   });
 });

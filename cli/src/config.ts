@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { checkEtcdTlsSettings, ETCD_TLS_ENV_NAMES, etcdTlsFilesFromEnv, hasEtcdTlsFiles, type EtcdTlsFiles, type EtcdTlsSettingNames } from '../../lib/datastore/etcd-tls.js';
 import { TortieError } from '../../lib/errors.js';
 
 /**
  * The CLI's configuration, read once from the environment the way calicoctl
- * reads it (DATASTORE_TYPE, ETCD_ENDPOINTS, KUBECONFIG), or from a
+ * reads it (DATASTORE_TYPE, ETCD_ENDPOINTS, ETCD_CA_CERT_FILE, ETCD_CERT_FILE,
+ * ETCD_KEY_FILE, KUBECONFIG), or from a
  * calicoctl-style config file given with `--config`. Parsed by zod and frozen;
  * nothing else in the CLI reads process.env for these.
  */
@@ -13,6 +15,10 @@ export interface CliConfig {
   readonly datastoreType: 'etcdv3' | 'kubernetes';
   /** etcd client URLs, e.g. `http://127.0.0.1:2379`. */
   readonly etcdEndpoints: readonly string[];
+  /** PEM files for https:// endpoints; read when the datastore is opened. */
+  readonly etcdTlsFiles: EtcdTlsFiles;
+  /** What the user called those settings (environment variables or config-file fields), for messages. */
+  readonly etcdTlsSettingNames: EtcdTlsSettingNames;
   /** Path of the kubeconfig for the kubernetes datastore; the client's default search when absent. */
   readonly kubeconfigPath: string | undefined;
   /** Where `tortie etcd start` keeps the local etcd's data (its pid and log files sit beside it). */
@@ -67,6 +73,9 @@ const ConfigFileSchema = z.object({
     .object({
       datastoreType: datastoreType.optional(),
       etcdEndpoints: endpointList.optional(),
+      etcdCACertFile: z.string().min(1).optional(),
+      etcdCertFile: z.string().min(1).optional(),
+      etcdKeyFile: z.string().min(1).optional(),
       kubeconfig: z.string().optional(),
     })
     .strict(),
@@ -87,9 +96,13 @@ export function parseConfigFromEnv(env: Readonly<Record<string, string | undefin
     throw new TortieError('ERR_CONFIG_INVALID', message);
   }
   const parsed = result.data;
+  const etcdTlsFiles = etcdTlsFilesFromEnv(env);
+  if (parsed.DATASTORE_TYPE === 'etcdv3') checkEtcdTlsSettings(etcdTlsFiles, parsed.ETCD_ENDPOINTS);
   return Object.freeze({
     datastoreType: parsed.DATASTORE_TYPE,
     etcdEndpoints: Object.freeze([...parsed.ETCD_ENDPOINTS]),
+    etcdTlsFiles,
+    etcdTlsSettingNames: ETCD_TLS_ENV_NAMES,
     kubeconfigPath: parsed.KUBECONFIG,
     etcdDataDir: parsed.TORTIE_ETCD_DATA_DIR,
     etcdBinary: parsed.TORTIE_ETCD_BINARY,
@@ -112,12 +125,25 @@ export function parseConfigFile(text: string, source: string, env: Readonly<Reco
     const message = describeIssues(result.error.issues, (path) => `${source}: ${path.join('.') || '(document)'}`);
     throw new TortieError('ERR_CONFIG_INVALID', message);
   }
-  const fromEnv = parseConfigFromEnv(env);
   const spec = result.data.spec;
+  // TLS settings come as a whole from one place: the file when it names any of them, else the environment.
+  const fileTls: EtcdTlsFiles = { caFile: spec.etcdCACertFile, certFile: spec.etcdCertFile, keyFile: spec.etcdKeyFile };
+  const tlsFromFile = hasEtcdTlsFiles(fileTls);
+  // The TLS check runs once below, on the settings in force, not on the environment's alone.
+  const fromEnv = parseConfigFromEnv({ ...env, ETCD_CA_CERT_FILE: undefined, ETCD_CERT_FILE: undefined, ETCD_KEY_FILE: undefined });
+  const etcdEndpoints = spec.etcdEndpoints === undefined ? fromEnv.etcdEndpoints : Object.freeze([...spec.etcdEndpoints]);
+  const etcdTlsFiles = tlsFromFile ? Object.freeze(fileTls) : etcdTlsFilesFromEnv(env);
+  const etcdTlsSettingNames: EtcdTlsSettingNames = tlsFromFile
+    ? Object.freeze({ caFile: `${source}: spec.etcdCACertFile`, certFile: `${source}: spec.etcdCertFile`, keyFile: `${source}: spec.etcdKeyFile` })
+    : ETCD_TLS_ENV_NAMES;
+  const datastoreType = spec.datastoreType ?? fromEnv.datastoreType;
+  if (datastoreType === 'etcdv3') checkEtcdTlsSettings(etcdTlsFiles, etcdEndpoints, etcdTlsSettingNames);
   return Object.freeze({
     ...fromEnv,
-    datastoreType: spec.datastoreType ?? fromEnv.datastoreType,
-    etcdEndpoints: spec.etcdEndpoints === undefined ? fromEnv.etcdEndpoints : Object.freeze([...spec.etcdEndpoints]),
+    datastoreType,
+    etcdEndpoints,
+    etcdTlsFiles,
+    etcdTlsSettingNames,
     kubeconfigPath: spec.kubeconfig ?? fromEnv.kubeconfigPath,
   });
 }

@@ -21,7 +21,9 @@ export async function openDatastore(config: CliConfig, timeoutMs: number = DEFAU
   try {
     if (config.datastoreType === 'etcdv3') {
       const { createEtcdDatastore } = await import('../../lib/datastore/etcd.js');
-      datastore = createEtcdDatastore({ endpoints: [...config.etcdEndpoints], requestTimeoutMs: timeoutMs });
+      const { readEtcdTls } = await import('../../lib/datastore/etcd-tls.js');
+      const tls = readEtcdTls(config.etcdTlsFiles, config.etcdEndpoints, config.etcdTlsSettingNames);
+      datastore = createEtcdDatastore({ endpoints: [...config.etcdEndpoints], requestTimeoutMs: timeoutMs, ...(tls === undefined ? {} : { tls }) });
     } else {
       const { createKubernetesDatastore } = await import('../../lib/datastore/kubernetes.js');
       datastore = createKubernetesDatastore({

@@ -34,6 +34,8 @@ const HELP_FOOTER = `
 Environment (as calicoctl):
   DATASTORE_TYPE        etcdv3 (default) or kubernetes
   ETCD_ENDPOINTS        comma-separated etcd URLs (default http://127.0.0.1:2379)
+  ETCD_CA_CERT_FILE     CA of etcd's server certificate (https:// endpoints)
+  ETCD_CERT_FILE, ETCD_KEY_FILE  client certificate and key, when etcd asks for one
   KUBECONFIG            kubeconfig for DATASTORE_TYPE=kubernetes
   TORTIE_ETCD_DATA_DIR  data of 'tortie etcd start' (default /var/lib/tortie/etcd)
 

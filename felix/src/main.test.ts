@@ -32,3 +32,14 @@ describe('health server', () => {
     server.close();
   });
 });
+
+describe('parseFelixConfig: etcd TLS', () => {
+  it('takes ETCD_CA_CERT_FILE, ETCD_CERT_FILE and ETCD_KEY_FILE for https:// endpoints', () => {
+    const c = parseFelixConfig({ ETCD_ENDPOINTS: 'https://e:2379', ETCD_CA_CERT_FILE: '/ca', ETCD_CERT_FILE: '/c', ETCD_KEY_FILE: '/k' }, 'h');
+    expect(c.etcdTlsFiles).toEqual({ caFile: '/ca', certFile: '/c', keyFile: '/k' });
+  });
+
+  it('refuses a client certificate without its key, naming both variables', () => {
+    expect(() => parseFelixConfig({ ETCD_ENDPOINTS: 'https://e:2379', ETCD_CA_CERT_FILE: '/ca', ETCD_CERT_FILE: '/c' }, 'h')).toThrow(/ETCD_CERT_FILE is set but ETCD_KEY_FILE is not/);
+  });
+});

@@ -1,8 +1,9 @@
 /**
  * tortie-felix: the composition root (STYLE.md §2). Reads its configuration
  * from the environment once (as calicoctl does: DATASTORE_TYPE,
- * ETCD_ENDPOINTS, KUBECONFIG; NODENAME), builds the datastore, the NftTable
- * and the loop, and serves /liveness and /readiness.
+ * ETCD_ENDPOINTS, ETCD_CA_CERT_FILE/ETCD_CERT_FILE/ETCD_KEY_FILE, KUBECONFIG;
+ * NODENAME), builds the datastore, the NftTable and the loop, and serves
+ * /liveness and /readiness.
  *
  * Exit codes: 0 on SIGTERM/SIGINT (the table is left in place, so pods keep
  * their policy while we restart); 1 when the dataplane cannot be programmed
@@ -13,6 +14,7 @@ import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { createEtcdDatastore } from '../../lib/datastore/etcd.js';
+import { checkEtcdTlsSettings, etcdTlsFilesFromEnv, readEtcdTls, type EtcdTlsFiles } from '../../lib/datastore/etcd-tls.js';
 import { createKubernetesDatastore } from '../../lib/datastore/kubernetes.js';
 import type { Datastore } from '../../lib/datastore/types.js';
 import { TortieError } from '../../lib/errors.js';
@@ -23,6 +25,8 @@ import { FelixLoop } from './loop.js';
 export interface FelixConfig {
   readonly datastoreType: 'etcdv3' | 'kubernetes';
   readonly etcdEndpoints: readonly string[];
+  /** ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE: PEM files for https:// endpoints. */
+  readonly etcdTlsFiles: EtcdTlsFiles;
   readonly kubeconfig: string | undefined;
   readonly nodeName: string;
   /** 0 turns the health server off. */
@@ -54,9 +58,13 @@ export function parseFelixConfig(env: Readonly<Record<string, string | undefined
     throw new TortieError('ERR_CONFIG_INVALID', `invalid environment: ${what}`, { details: { issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } });
   }
   const e = r.data;
+  const etcdEndpoints = Object.freeze(e.ETCD_ENDPOINTS.split(',').map((s) => s.trim()).filter(Boolean));
+  const etcdTlsFiles = etcdTlsFilesFromEnv(env);
+  if (e.DATASTORE_TYPE === 'etcdv3') checkEtcdTlsSettings(etcdTlsFiles, etcdEndpoints);
   return Object.freeze({
     datastoreType: e.DATASTORE_TYPE,
-    etcdEndpoints: Object.freeze(e.ETCD_ENDPOINTS.split(',').map((s) => s.trim()).filter(Boolean)),
+    etcdEndpoints,
+    etcdTlsFiles,
     kubeconfig: e.KUBECONFIG,
     nodeName: e.NODENAME ?? defaultNodeName,
     healthPort: e.FELIX_HEALTHPORT,
@@ -70,7 +78,8 @@ export function createDatastore(config: FelixConfig, log: Logger): Datastore {
   if (config.datastoreType === 'kubernetes') {
     return createKubernetesDatastore({ ...(config.kubeconfig === undefined ? {} : { kubeconfigPath: config.kubeconfig }), logger: log.child({ component: 'datastore' }) });
   }
-  return createEtcdDatastore({ endpoints: [...config.etcdEndpoints] });
+  const tls = readEtcdTls(config.etcdTlsFiles, config.etcdEndpoints);
+  return createEtcdDatastore({ endpoints: [...config.etcdEndpoints], ...(tls === undefined ? {} : { tls }) });
 }
 
 /** /liveness: 200 unless we gave up. /readiness: 200 once in sync and the kernel holds the state. */

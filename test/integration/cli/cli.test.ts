@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { ETCD_KEY_PREFIX } from '../../../lib/contract.js';
 import { type EtcdInstance, findFreePort, startEtcd } from '../../harness/etcd.js';
 import { FakeApiServer } from '../../harness/fake-apiserver.js';
+import { makeTestCertificates, type TestCertificates } from '../../harness/tls.js';
 
 /**
  * The tortie CLI as a user runs it: a child process with only environment
@@ -32,7 +33,7 @@ interface Run {
 function childEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || ['DATASTORE_TYPE', 'ETCD_ENDPOINTS', 'KUBECONFIG', 'TORTIE_ETCD_DATA_DIR'].includes(key)) continue;
+    if (value === undefined || ['DATASTORE_TYPE', 'ETCD_ENDPOINTS', 'ETCD_CA_CERT_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE', 'KUBECONFIG', 'TORTIE_ETCD_DATA_DIR'].includes(key)) continue;
     env[key] = value;
   }
   return { ...env, ...extra };
@@ -363,5 +364,47 @@ describe('tortie CLI against the kubernetes datastore (in-repo API server)', () 
     expect((await tortie(['get', 'ippools'])).stdout).toMatch(/^kube-pool\s+10\.40\.0\.0\/16\s+all\(\)$/m);
     expect(await tortie(['delete', 'ippools', 'kube-pool'])).toMatchObject({ code: 0, stdout: 'ippool.crd.tortie.dev/kube-pool deleted\n' });
     expect((await tortie(['get', 'ippools', 'kube-pool'])).code).toBe(3);
+  });
+});
+
+describe('tortie CLI against etcd over TLS (ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE)', () => {
+  let certificates: TestCertificates;
+  let etcd: EtcdInstance;
+  let dir: string;
+
+  beforeAll(async () => {
+    certificates = await makeTestCertificates();
+    etcd = await startEtcd({ tls: { certFile: certificates.serverCertFile, keyFile: certificates.serverKeyFile, caFile: certificates.caFile } });
+    dir = await mkdtemp(join(tmpdir(), 'tortie-cli-tls-'));
+  }, 60_000);
+  afterAll(async () => {
+    await etcd?.stop();
+    await certificates?.remove();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('applies and reads with the client certificate from the environment or from a calicoctl config file', async () => {
+    const env = { ETCD_ENDPOINTS: etcd.endpoint, ETCD_CA_CERT_FILE: certificates.caFile, ETCD_CERT_FILE: certificates.clientCertFile, ETCD_KEY_FILE: certificates.clientKeyFile };
+    const pool = 'apiVersion: crd.tortie.dev/v1\nkind: IPPool\nmetadata: {name: tls-pool}\nspec: {cidr: 10.61.0.0/16}\n';
+    expect(await runCli(FROM_SOURCE, ['apply', '-f', '-'], env, pool)).toMatchObject({ code: 0, stdout: 'ippool.crd.tortie.dev/tls-pool created\n' });
+    const config = join(dir, 'tortie.cfg');
+    await writeFile(config, [
+      'apiVersion: projectcalico.org/v3', 'kind: CalicoAPIConfig', 'spec:', `  etcdEndpoints: ${etcd.endpoint}`,
+      `  etcdCACertFile: ${certificates.caFile}`, `  etcdCertFile: ${certificates.clientCertFile}`, `  etcdKeyFile: ${certificates.clientKeyFile}`, '',
+    ].join('\n'));
+    const got = await runCli(FROM_SOURCE, ['--config', config, 'get', 'ippools'], {});
+    expect(got.code).toBe(0);
+    expect(got.stdout).toMatch(/^tls-pool\s+10\.61\.0\.0\/16/m);
+  });
+
+  it('without the client certificate etcd refuses it: exit 4, datastore unavailable', async () => {
+    const run = await runCli(FROM_SOURCE, ['--timeout', '3', 'get', 'ippools'], { ETCD_ENDPOINTS: etcd.endpoint, ETCD_CA_CERT_FILE: certificates.caFile });
+    expect(run.code).toBe(4);
+  });
+
+  it('a missing certificate file is a configuration error naming the variable: exit 2', async () => {
+    const run = await runCli(FROM_SOURCE, ['get', 'ippools'], { ETCD_ENDPOINTS: etcd.endpoint, ETCD_CA_CERT_FILE: join(dir, 'nope.pem') });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/ETCD_CA_CERT_FILE=.*nope\.pem: no such file/);
   });
 });
