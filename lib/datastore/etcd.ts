@@ -93,6 +93,7 @@ import {
 import {
   ClientClosedError,
   Etcd3,
+  GRPCCancelledError,
   GRPCDeadlineExceededError,
   GRPCGenericError,
   GRPCInvalidArgumentError,
@@ -228,9 +229,11 @@ export class EtcdDatastore implements Datastore {
         global: noop,
         // Per endpoint, as etcd3's default (3 failures in a row open it, so calls go to other endpoints)
         // but half-open after 1 s instead of 5 s: a single etcd that is back serves again at once.
+        // A stream we cancel ourselves (a closed watch) ends with CANCELLED, which etcd3 calls
+        // recoverable; it says nothing about the endpoint, so it must not count towards opening it.
         host: () =>
           circuitBreaker(
-            handleWhen((err) => isRecoverableError(err)),
+            handleWhen((err) => isRecoverableError(err) && !(err instanceof GRPCCancelledError)),
             { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) },
           ),
       },

@@ -248,6 +248,27 @@ describe('etcdv3 datastore specifics', () => {
     expect((await pending).done).toBe(true);
     await expect(other.get(Kinds.IPPool, 'x')).rejects.toMatchObject({ code: 'ERR_DATASTORE_UNAVAILABLE' });
   });
+
+  it('closing many watches does not make the shared client unavailable to its other users', async () => {
+    // A closed watch ends its stream with gRPC CANCELLED, our own doing; counted as the endpoint's failure,
+    // three in a row opened the endpoint's circuit breaker and the next calls failed for a second.
+    const shared = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const watches = Array.from({ length: 8 }, () => shared.watch(Kinds.IPPool));
+        for (const watch of watches) {
+          const iterator = watch[Symbol.asyncIterator]();
+          let event = await iterator.next();
+          while (event.value?.type !== 'synced') event = await iterator.next();
+        }
+        for (const watch of watches) watch.close();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await expect(shared.get(Kinds.IPPool, 'absent')).resolves.toBeNull();
+      }
+    } finally {
+      await shared.close();
+    }
+  });
 });
 
 /**
