@@ -32,7 +32,7 @@ import { birdAvailable, startBird, type BirdInstance } from '../../harness/bird.
 import { frrAvailable, startFrr, type FrrInstance } from '../../harness/frr.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
 import { blockName, makeFabric, seedFabric, startFabricEtcd, startMainSpeaker, type FabricEtcd, type MainSpeaker } from './fabric.js';
-import { kernelRoutes, makeTorAndNode, NODE, startSpeaker, TOR, type SpeakerEvent, type SpeakerProcess } from './topology.js';
+import { collectJsonLines, kernelRoutes, makeTorAndNode, NODE, startSpeaker, TOR, type JsonLinesChild, type SpeakerProcess } from './topology.js';
 
 const RIB_SPEAKER = fileURLToPath(new URL('../../../bgp-speaker/test-fixtures/rib-speaker.ts', import.meta.url));
 const SCRIPTED_PEER = fileURLToPath(new URL('../../../bgp-speaker/test-fixtures/scripted-peer.ts', import.meta.url));
@@ -40,30 +40,6 @@ const MALFORMED = new URL('../../../bgp-speaker/src/codec/fixtures/malformed/', 
 
 const problem = (await kernelAccessProblem()) ?? ((await birdAvailable()) ? null : 'bird is not installed (Debian package bird2)');
 if (problem !== null) console.warn(`skipping test/integration/bgp/failure.test.ts: ${problem}`);
-
-/** A child printing JSON lines, its events collected. */
-interface JsonChild {
-  readonly child: ChildProcess;
-  readonly events: SpeakerEvent[];
-  output(): string;
-  exited: Promise<void>;
-}
-
-function collect(child: ChildProcess): JsonChild {
-  const events: SpeakerEvent[] = [];
-  let text = '';
-  let partial = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    text += b.toString();
-    partial += b.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') events.push(JSON.parse(line) as SpeakerEvent);
-  });
-  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { child, events, output: () => text, exited };
-}
 
 const isAlive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 
@@ -111,8 +87,8 @@ protocol bgp node {
     await h.hostIp.inNetns(tor).batch([`addr add ${TOR_HOST}/32 dev lo`]);
 
     const speakerArgs = (isRestarting: boolean, announce: string[]) => ['--import', 'tsx', RIB_SPEAKER, JSON.stringify({ localAddress: NODE, localAsn: 64512, peerAddress: TOR, peerAsn: 65000, announce, listen: true, holdTimeSec: 30, gracefulRestart: { restartTimeSec: 60, isRestarting } })];
-    const first = collect(h.spawnIn(node, process.execPath, speakerArgs(false, [BLOCK_A, BLOCK_B])));
-    let second: JsonChild | null = null;
+    const first = collectJsonLines(h.spawnIn(node, process.execPath, speakerArgs(false, [BLOCK_A, BLOCK_B])));
+    let second: JsonLinesChild | null = null;
     const context = () => `\n--- speaker ---\n${first.output()}\n--- restarted speaker ---\n${second?.output() ?? ''}\n--- bird ---\n${b.log()}`;
     const torHas = async (dst: string) => (await kernelRoutes(h!, tor)).some((r) => r.dst === dst && r.gateway === NODE);
 
@@ -149,7 +125,7 @@ protocol bgp node {
       expect(isAlive(client)).toBe(true);
 
       // The speaker returns (R bit set) announcing block A only: B is swept after our End-of-RIB.
-      second = collect(h.spawnIn(node, process.execPath, speakerArgs(true, [BLOCK_A])));
+      second = collectJsonLines(h.spawnIn(node, process.execPath, speakerArgs(true, [BLOCK_A])));
       const s2 = second;
       await pollUntil('the restarted session Established', async () => s2.events.some((e) => e.type === 'established'), { timeoutMs: 30_000, intervalMs: 100 });
       await pollUntil('BIRD Established again', async () => (await b.bgpState('node')) === 'Established', { timeoutMs: 10_000, intervalMs: 100 });
@@ -216,10 +192,10 @@ describe.skipIf(problem !== null)('malformed UPDATEs from a peer', () => {
     const before = announce(['10.0.1.0/24', '10.9.9.0/24']);
     const after = announce(['10.7.7.0/24']);
 
-    const runPeer = async (ns: NetnsRef, send: string[]): Promise<JsonChild> => {
+    const runPeer = async (ns: NetnsRef, send: string[]): Promise<JsonLinesChild> => {
       // Right after a reset the session is Idle (back-off) and refuses us: retry until Established.
       return pollUntil('the scripted peer Established', async () => {
-        const peer = collect(h!.spawnIn(ns, process.execPath, ['--import', 'tsx', SCRIPTED_PEER, JSON.stringify({ localAddress: TOR, peerAddress: NODE, asn: 65001, send, gapMs: 300 })]));
+        const peer = collectJsonLines(h!.spawnIn(ns, process.execPath, ['--import', 'tsx', SCRIPTED_PEER, JSON.stringify({ localAddress: TOR, peerAddress: NODE, asn: 65001, send, gapMs: 300 })]));
         const outcome = await pollUntil('the scripted peer to connect or give up', async () => peer.events.find((e) => e.type === 'established' || e.type === 'closed')?.type, { timeoutMs: 10_000, intervalMs: 50 });
         if (outcome === 'established') return peer;
         await peer.exited;

@@ -1,24 +1,23 @@
 /**
- * A hostile peer over real TCP between namespaces: a raw peer process
- * (bgp-speaker/test-fixtures/raw-peer.ts) in the "tor" namespace sends our
+ * A hostile peer over real TCP between namespaces: a scripted peer process
+ * (bgp-speaker/test-fixtures/scripted-peer.ts) in the "tor" namespace sends our
  * speaker process (in the "node" namespace, passive) malformed messages.
  * RFC 7606 treat-as-withdraw keeps the session; a malformed NLRI resets it
  * with UPDATE Message Error; a garbage stream gets Message Header Error /
  * Connection Not Synchronized. The speaker process never dies and takes the
  * next well-behaved connection.
  */
-import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codecContext, encodeMessage, ErrorCode, MessageHeaderErrorSubcode, UpdateMessageErrorSubcode, type Update } from '../../../bgp-speaker/src/codec/index.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
-import { makeTorAndNode, NODE, POD_BLOCK, startSpeaker, TOR, type SpeakerEvent, type SpeakerProcess } from './topology.js';
+import { collectJsonLines, makeTorAndNode, NODE, POD_BLOCK, startSpeaker, TOR, type JsonLinesChild, type SpeakerProcess } from './topology.js';
 
 const problem = await kernelAccessProblem();
 if (problem !== null) console.warn(`skipping test/integration/bgp/malformed.test.ts: ${problem}`);
 
-const RAW_PEER = fileURLToPath(new URL('../../../bgp-speaker/test-fixtures/raw-peer.ts', import.meta.url));
+const SCRIPTED_PEER = fileURLToPath(new URL('../../../bgp-speaker/test-fixtures/scripted-peer.ts', import.meta.url));
 const TOR_ASN = 65000;
 const NODE_ASN = 64512;
 const ctx = codecContext({ hasFourOctetAs: true });
@@ -46,26 +45,10 @@ const BAD_NLRI = Uint8Array.from([...new Array<number>(16).fill(0xff), 0, 29, 2,
 /** A header whose marker is not all ones. */
 const GARBAGE = new Uint8Array(40).fill(0x5a);
 
-interface RawPeer {
-  readonly child: ChildProcess;
-  readonly events: SpeakerEvent[];
-  output(): string;
-}
-
-function startRawPeer(h: NetnsHarness, ns: NetnsRef, send: Uint8Array[]): RawPeer {
-  const child = h.spawnIn(ns, process.execPath, ['--import', 'tsx', RAW_PEER, JSON.stringify({ localAddress: TOR, peerAddress: NODE, asn: TOR_ASN, send: send.map(hex), gapMs: 300 })]);
-  const events: SpeakerEvent[] = [];
-  let text = '';
-  let partial = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    text += b.toString();
-    partial += b.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') events.push(JSON.parse(line) as SpeakerEvent);
-  });
-  child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
-  return { child, events, output: () => text };
+function startScriptedPeer(h: NetnsHarness, ns: NetnsRef, send: Uint8Array[]): JsonLinesChild {
+  return collectJsonLines(
+    h.spawnIn(ns, process.execPath, ['--import', 'tsx', SCRIPTED_PEER, JSON.stringify({ localAddress: TOR, peerAddress: NODE, asn: TOR_ASN, fourOctetAs: true, send: send.map(hex), gapMs: 300 })]),
+  );
 }
 
 describe.skipIf(problem !== null)('a hostile peer over TCP', () => {
@@ -83,11 +66,11 @@ describe.skipIf(problem !== null)('a hostile peer over TCP', () => {
     const { tor, node } = await makeTorAndNode(h);
     const s = startSpeaker(h, node, { localAddress: NODE, localAsn: NODE_ASN, peerAddress: TOR, peerAsn: TOR_ASN, announce: [POD_BLOCK], listen: true, passive: true });
     speaker = s;
-    const context = (peer?: RawPeer) => `\n--- speaker ---\n${s.output()}${peer ? `\n--- raw peer ---\n${peer.output()}` : ''}`;
+    const context = (peer?: JsonLinesChild) => `\n--- speaker ---\n${s.output()}${peer ? `\n--- scripted peer ---\n${peer.output()}` : ''}`;
     await pollUntil('speaker listening', async () => s.events.some((e) => e.type === 'listening'), { timeoutMs: 15_000 });
 
     // 1. A good route, a treat-as-withdraw one, then a session-resetting NLRI.
-    const first = startRawPeer(h, tor, [update('10.98.0.0/24'), badOrigin('10.99.0.0/24'), BAD_NLRI]);
+    const first = startScriptedPeer(h, tor, [update('10.98.0.0/24'), badOrigin('10.99.0.0/24'), BAD_NLRI]);
     try {
       await pollUntil('the raw peer disconnected', async () => first.events.some((e) => e.type === 'closed'), { timeoutMs: 20_000, intervalMs: 100 });
     } catch (err) {
@@ -106,7 +89,7 @@ describe.skipIf(problem !== null)('a hostile peer over TCP', () => {
 
     // 2. A byte stream that is not BGP at all.
     await pollUntil('speaker back in Active', async () => s.events.filter((e) => e.type === 'state' && e.to === 'Active').length >= 2, { timeoutMs: 15_000 });
-    const second = startRawPeer(h, tor, [GARBAGE]);
+    const second = startScriptedPeer(h, tor, [GARBAGE]);
     await pollUntil('the garbage peer disconnected', async () => second.events.some((e) => e.type === 'closed'), { timeoutMs: 20_000, intervalMs: 100 }).catch((err: Error) => {
       throw new Error(`${err.message}${context(second)}`);
     });
@@ -118,7 +101,7 @@ describe.skipIf(problem !== null)('a hostile peer over TCP', () => {
     // 3. The speaker process is alive and takes a well-behaved peer.
     expect(s.child.exitCode).toBeNull();
     await pollUntil('speaker back in Active', async () => s.events.filter((e) => e.type === 'state' && e.to === 'Active').length >= 3, { timeoutMs: 15_000 });
-    const third = startRawPeer(h, tor, [update('10.97.0.0/24')]);
+    const third = startScriptedPeer(h, tor, [update('10.97.0.0/24')]);
     await pollUntil('the good route from a well-behaved peer', async () => s.events.some((e) => e.type === 'route' && e.prefix === '10.97.0.0/24'), { timeoutMs: 20_000 }).catch((err: Error) => {
       throw new Error(`${err.message}${context(third)}`);
     });

@@ -16,16 +16,16 @@ export const TOR_ROUTE = '10.96.0.0/24';
 
 export type SpeakerEvent = { type: string } & Record<string, unknown>;
 
-export interface SpeakerProcess {
+/** A child that prints JSON lines (our speaker fixture, the scripted peer), its events collected as they come. */
+export interface JsonLinesChild {
   readonly child: ChildProcess;
   readonly events: SpeakerEvent[];
+  /** Everything it wrote, stdout and stderr, for failure messages. */
   output(): string;
-  /** SIGTERM (Cease, then exit), waiting up to 5 s for the exit. */
-  stop(): Promise<void>;
+  readonly exited: Promise<void>;
 }
 
-export function startSpeaker(h: NetnsHarness, ns: NetnsRef, options: Record<string, unknown>): SpeakerProcess {
-  const child = h.spawnIn(ns, process.execPath, ['--import', 'tsx', SPEAKER, JSON.stringify(options)]);
+export function collectJsonLines(child: ChildProcess): JsonLinesChild {
   const events: SpeakerEvent[] = [];
   let text = '';
   let partial = '';
@@ -38,10 +38,19 @@ export function startSpeaker(h: NetnsHarness, ns: NetnsRef, options: Record<stri
   });
   child.stderr?.on('data', (b: Buffer) => (text += b.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, events, output: () => text, exited };
+}
+
+export interface SpeakerProcess extends JsonLinesChild {
+  /** SIGTERM (Cease, then exit), waiting up to 5 s for the exit. */
+  stop(): Promise<void>;
+}
+
+export function startSpeaker(h: NetnsHarness, ns: NetnsRef, options: Record<string, unknown>): SpeakerProcess {
+  const collected = collectJsonLines(h.spawnIn(ns, process.execPath, ['--import', 'tsx', SPEAKER, JSON.stringify(options)]));
+  const { child, exited } = collected;
   return {
-    child,
-    events,
-    output: () => text,
+    ...collected,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       process.kill(child.pid, 'SIGTERM');
@@ -49,7 +58,6 @@ export function startSpeaker(h: NetnsHarness, ns: NetnsRef, options: Record<stri
     },
   };
 }
-
 
 /** Two fresh namespaces and the veth between them, addressed and up. Removed by `h.cleanup()`. */
 export async function makeTorAndNode(h: NetnsHarness): Promise<{ tor: NetnsRef; node: NetnsRef }> {
