@@ -17,6 +17,8 @@
  * - `netns` runs every plugin inside that network namespace (a test "node").
  */
 import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -142,4 +144,18 @@ export function createCniRunner(list: ConfList, options: RunnerOptions): CniRunn
       for (const plugin of [...list.plugins].reverse()) await exec('DEL', plugin, rt, cachedResult);
     },
   };
+}
+
+/**
+ * A fresh directory for CNI_PATH holding one executable per plugin type that
+ * runs the given Node script (e.g. `{ tortie: 'dist/cni/src/main.js' }`), as a
+ * runtime finds plugins by type. The caller removes it.
+ */
+export async function makePluginDir(scripts: Readonly<Record<string, string>>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tortie-cni-bin-'));
+  for (const [type, script] of Object.entries(scripts)) {
+    await writeFile(join(dir, type), `#!/bin/sh\nexec '${process.execPath}' '${script}' "$@"\n`);
+    await chmod(join(dir, type), 0o755);
+  }
+  return dir;
 }

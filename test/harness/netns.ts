@@ -7,7 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { commandLine, runCommand } from '../../lib/kernel/exec.js';
 import { createIpRunner, type IpRunner } from '../../lib/kernel/ip.js';
 import { createNetnsManager, netnsExists, netnsRefFromName, type NetnsRef } from '../../lib/kernel/netns.js';
@@ -100,6 +103,12 @@ export interface NetnsHarness {
   exec(ns: NetnsRef | null, file: string, args: readonly string[]): Promise<string>;
   /** Start a long-running process inside a namespace; killed by pid in cleanup(). */
   spawnIn(ns: NetnsRef | null, file: string, args: readonly string[]): ChildProcess;
+  /**
+   * Makes 127.0.0.1:`port` of this process's namespace (an etcd, an API
+   * server) answer on 127.0.0.1:`port` inside `ns`: two socats joined by a
+   * Unix socket, which crosses namespaces. Stopped and removed by cleanup().
+   */
+  forwardLoopbackPort(ns: NetnsRef, port: number): Promise<void>;
   /** One ICMP echo from `from` (null: the host) to `address`; true when answered. */
   ping(from: NetnsRef | null, address: string, options?: { timeoutSec?: number }): Promise<boolean>;
   cleanup(): Promise<void>;
@@ -112,9 +121,17 @@ export function createNetnsHarness(): NetnsHarness {
   const hostLinks: string[] = [];
   const hostAddresses: { cidr: string; dev: string }[] = [];
   const children: ChildProcess[] = [];
+  const tempDirs: string[] = [];
 
   const exec = (ns: NetnsRef | null, file: string, args: readonly string[]) =>
     runCommand(file, args, ns === null ? {} : { netns: ns.path });
+
+  function spawnIn(ns: NetnsRef | null, file: string, args: readonly string[]): ChildProcess {
+    const [bin, ...argv] = commandLine(file, args, ns?.path);
+    const child = spawn(bin as string, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    return child;
+  }
 
   return {
     hostIp,
@@ -137,11 +154,16 @@ export function createNetnsHarness(): NetnsHarness {
       hostAddresses.push({ cidr, dev });
     },
     exec,
-    spawnIn(ns, file, args) {
-      const [bin, ...argv] = commandLine(file, args, ns?.path);
-      const child = spawn(bin as string, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      return child;
+    spawnIn,
+    async forwardLoopbackPort(ns, port) {
+      const dir = await mkdtemp(join(tmpdir(), 'tt-forward-'));
+      tempDirs.push(dir);
+      const sock = join(dir, 'port.sock');
+      spawnIn(null, 'socat', [`UNIX-LISTEN:${sock},fork`, `TCP:127.0.0.1:${port}`]);
+      spawnIn(ns, 'socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`]);
+      await pollUntil(`127.0.0.1:${port} forwarded into ${ns.name ?? ns.path}`, async () =>
+        existsSync(sock) && (await exec(ns, 'ss', ['-Hltn', `sport = :${port}`])).includes(`:${port}`),
+      );
     },
     async ping(from, address, options = {}) {
       const args = ['-c', '1', '-W', String(options.timeoutSec ?? 2), '-n', '-q', address];
@@ -165,6 +187,7 @@ export function createNetnsHarness(): NetnsHarness {
           }
         }
       }
+      for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
       for (const { cidr, dev } of hostAddresses.splice(0)) {
         try {
           await hostIp.batch([`addr del ${cidr} dev ${dev}`]);
