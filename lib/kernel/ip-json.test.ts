@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { hasErrorCode } from '../errors.js';
-import { normaliseRouteDst, parseAddresses, parseLinks, parseNeighbours, parseRoutes } from './ip-json.js';
+import { normaliseRouteDst, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from './ip-json.js';
 
 // Fixtures are real `ip -json` output (iproute2 6.1, kernel 6.18), captured
 // from a veth pair whose pod end lives in a namespace: see fixtures/README.md.
@@ -31,7 +31,13 @@ describe('parseLinks', () => {
       kind: 'veth',
       peerIfindex: 2,
       peerNetnsId: 0,
+      vxlan: null,
     });
+  });
+
+  it('reads a VXLAN device\'s VNI, local address, port and learning', () => {
+    const vxlan = parseLinks(fixture('links-vxlan.json')).find((l) => l.name === 'vxlan.tortie');
+    expect(vxlan).toMatchObject({ kind: 'vxlan', mtu: 1450, macAddress: '02:aa:bb:cc:dd:ee', isUp: true, vxlan: { id: 4096, local: '10.9.0.1', port: 4789, isLearning: false } });
   });
 
   it('reads the pod end and a down loopback; kind is null without linkinfo', () => {
@@ -149,6 +155,16 @@ describe('parseRoutes', () => {
     [4, '10.0.0.0/8', '10.0.0.0/8'],
   ] as const)('normalises IPv%s dst %s to %s', (family, dst, want) => {
     expect(normaliseRouteDst(family, dst)).toBe(want);
+  });
+});
+
+describe('parseFdb', () => {
+  it('reads VXLAN entries and puts back the device a dev filter removed', () => {
+    expect(parseFdb(fixture('fdb-vxlan.json'), { dev: 'vxlan.tortie' })).toEqual([
+      { mac: '02:11:22:33:44:66', dev: 'vxlan.tortie', dst: '10.9.0.3', flags: ['self'], state: 'permanent' },
+      { mac: '02:11:22:33:44:55', dev: 'vxlan.tortie', dst: '10.9.0.2', flags: ['self'], state: 'permanent' },
+    ]);
+    expect(parseFdb('')).toEqual([]);
   });
 });
 

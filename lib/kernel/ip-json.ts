@@ -30,6 +30,30 @@ export interface IpLink {
   peerIfindex: number | null;
   /** The netns id (relative to this namespace) of the peer, when it is elsewhere. */
   peerNetnsId: number | null;
+  /** A VXLAN device's parameters (`ip -d`), else null. */
+  vxlan: VxlanInfo | null;
+}
+
+export interface VxlanInfo {
+  /** VNI. */
+  id: number;
+  /** Source address of the outer packets, or null when unset. */
+  local: string | null;
+  /** UDP destination port. */
+  port: number;
+  isLearning: boolean;
+}
+
+/** A forwarding database entry (`bridge -json fdb show`). */
+export interface FdbEntry {
+  mac: string;
+  dev: string | null;
+  /** Remote VTEP of a VXLAN entry, or null. */
+  dst: string | null;
+  /** `self`, `master`, `extern_learn`... */
+  flags: string[];
+  /** `permanent`, `static`, or '' for a dynamic entry. */
+  state: string;
 }
 
 export interface IpAddress {
@@ -92,7 +116,20 @@ const linkSchema = z.object({
   address: z.string().default(''),
   link_index: z.number().int().optional(),
   link_netnsid: z.number().int().optional(),
-  linkinfo: z.object({ info_kind: z.string().optional() }).optional(),
+  linkinfo: z
+    .object({
+      info_kind: z.string().optional(),
+      info_data: z.object({ id: z.number().int().optional(), local: z.string().optional(), port: z.number().int().optional(), learning: z.boolean().optional() }).loose().optional(),
+    })
+    .optional(),
+});
+
+const fdbSchema = z.object({
+  mac: z.string(),
+  ifname: z.string().optional(),
+  dst: z.string().optional(),
+  flags: z.array(z.string()).default([]),
+  state: z.string().default(''),
 });
 
 const addrInfoSchema = z.object({
@@ -173,6 +210,25 @@ export function parseLinks(stdout: string): IpLink[] {
     kind: l.linkinfo?.info_kind ?? null,
     peerIfindex: l.link_index ?? null,
     peerNetnsId: l.link_netnsid ?? null,
+    vxlan: vxlanInfoOf(l.linkinfo),
+  }));
+}
+
+function vxlanInfoOf(info: z.output<typeof linkSchema>['linkinfo']): VxlanInfo | null {
+  const data = info?.info_data;
+  if (info?.info_kind !== 'vxlan' || data === undefined) return null;
+  // iproute2 prints `learning` only as a boolean, and `local` only when set.
+  return { id: data.id ?? 0, local: data.local ?? null, port: data.port ?? 0, isLearning: data.learning ?? true };
+}
+
+/** `bridge -json fdb show [dev X]` (a `dev` filter leaves `ifname` out: pass it back in `defaults`). */
+export function parseFdb(stdout: string, defaults: { dev?: string } = {}): FdbEntry[] {
+  return parseArray('fdb', stdout, fdbSchema).map((e) => ({
+    mac: e.mac.toLowerCase(),
+    dev: e.ifname ?? defaults.dev ?? null,
+    dst: e.dst ?? null,
+    flags: e.flags,
+    state: e.state,
   }));
 }
 

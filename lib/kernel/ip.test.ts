@@ -54,6 +54,17 @@ describe('IpRunner', () => {
     ]);
   });
 
+  it('writes FDB lines to one bridge -batch - process and reads fdb with bridge -json', async () => {
+    const { run, calls } = recorder();
+    const ip = createIpRunner(run).inNetns({ path: '/run/netns/tt-a', name: 'tt-a' });
+    await ip.bridgeBatch(['fdb replace 02:00:00:00:00:01 dev vxlan.tortie dst 10.0.0.2 self permanent']);
+    expect(await ip.fdb('vxlan.tortie')).toEqual([]);
+    expect(calls.map((c) => [c.file, ...c.args, c.options?.input ?? ''])).toEqual([
+      ['bridge', '-n', 'tt-a', '-batch', '-', 'fdb replace 02:00:00:00:00:01 dev vxlan.tortie dst 10.0.0.2 self permanent\n'],
+      ['bridge', '-n', 'tt-a', '-json', 'fdb', 'show', 'dev', 'vxlan.tortie', ''],
+    ]);
+  });
+
   it('runs nothing for an empty batch and refuses a line with a newline', async () => {
     const { run, calls } = recorder();
     const ip = createIpRunner(run);

@@ -13,9 +13,11 @@ import { TortieError } from '../errors.js';
 import { commandFailureOf, type CommandRunner } from './exec.js';
 import {
   parseAddresses,
+  parseFdb,
   parseLinks,
   parseNeighbours,
   parseRoutes,
+  type FdbEntry,
   type IpAddress,
   type IpLink,
   type IpNeighbour,
@@ -24,6 +26,8 @@ import {
 import type { NetnsRef } from './netns-ref.js';
 
 export const IP_BINARY = 'ip';
+/** iproute2's `bridge`: the forwarding database (VXLAN FDB entries) is not reachable through `ip`. */
+export const BRIDGE_BINARY = 'bridge';
 
 export interface RouteQuery {
   /** Routes through this device only. */
@@ -42,6 +46,8 @@ export interface IpReader {
   addresses(query?: { dev?: string; family?: IpFamily }): Promise<IpAddress[]>;
   routes(family: IpFamily, query?: RouteQuery): Promise<IpRoute[]>;
   neighbours(family: IpFamily, query?: { dev?: string; proxy?: boolean }): Promise<IpNeighbour[]>;
+  /** Forwarding database entries of one device (`bridge fdb show dev X`). */
+  fdb(dev: string): Promise<FdbEntry[]>;
 }
 
 export interface IpWriter {
@@ -51,6 +57,8 @@ export interface IpWriter {
    * `details.failedLine` says which (1-based), see `failedBatchLine`.
    */
   batch(commands: readonly string[]): Promise<void>;
+  /** The same for `bridge -batch -` (lines such as `fdb replace MAC dev D dst IP self permanent`). */
+  bridgeBatch(commands: readonly string[]): Promise<void>;
 }
 
 export interface IpRunner extends IpReader, IpWriter {
@@ -79,13 +87,13 @@ class CommandIpRunner implements IpRunner {
     return new CommandIpRunner(this.run, netns);
   }
 
-  /** `ip [-n NAME] args`, or `nsenter --net=PATH ip args` for an unnamed namespace. */
-  private ip(args: readonly string[], input?: string): Promise<string> {
+  /** `ip [-n NAME] args`, or `nsenter --net=PATH ip args` for an unnamed namespace (the same for `bridge`). */
+  private ip(args: readonly string[], input?: string, binary: string = IP_BINARY): Promise<string> {
     const ns = this.netns;
     const options = input === undefined ? {} : { input };
-    if (ns === null) return this.run(IP_BINARY, args, options);
-    if (ns.name !== null) return this.run(IP_BINARY, ['-n', ns.name, ...args], options);
-    return this.run(IP_BINARY, args, { ...options, netns: ns.path });
+    if (ns === null) return this.run(binary, args, options);
+    if (ns.name !== null) return this.run(binary, ['-n', ns.name, ...args], options);
+    return this.run(binary, args, { ...options, netns: ns.path });
   }
 
   async links(): Promise<IpLink[]> {
@@ -130,13 +138,25 @@ class CommandIpRunner implements IpRunner {
     return parseNeighbours(await this.ip(args), family, query.dev === undefined ? {} : { dev: query.dev });
   }
 
-  async batch(commands: readonly string[]): Promise<void> {
+  async fdb(dev: string): Promise<FdbEntry[]> {
+    return parseFdb(await this.ip(['-json', 'fdb', 'show', 'dev', dev], undefined, BRIDGE_BINARY), { dev });
+  }
+
+  batch(commands: readonly string[]): Promise<void> {
+    return this.runBatch(IP_BINARY, commands);
+  }
+
+  bridgeBatch(commands: readonly string[]): Promise<void> {
+    return this.runBatch(BRIDGE_BINARY, commands);
+  }
+
+  private async runBatch(binary: string, commands: readonly string[]): Promise<void> {
     if (commands.length === 0) return;
     for (const line of commands) {
-      if (line.includes('\n')) throw new TortieError('ERR_KERNEL', `ip batch line contains a newline: ${JSON.stringify(line)}`);
+      if (line.includes('\n')) throw new TortieError('ERR_KERNEL', `${binary} batch line contains a newline: ${JSON.stringify(line)}`);
     }
     try {
-      await this.ip(['-batch', '-'], `${commands.join('\n')}\n`);
+      await this.ip(['-batch', '-'], `${commands.join('\n')}\n`, binary);
     } catch (err) {
       const line = failedBatchLine(err);
       if (line === null || !(err instanceof TortieError)) throw err;
