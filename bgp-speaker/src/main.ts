@@ -1,11 +1,13 @@
 /**
  * tortie's BGP speaker process: the composition root (STYLE.md §2). Reads its
  * configuration from the environment once, watches the datastore (Node,
- * BGPPeer, BGPConfiguration, IPPool, IPAMBlock, Secret), and after every
+ * BGPPeer, BGPConfiguration, IPPool, IPAMBlock, Secret, FelixConfiguration), and after every
  * change (once all watches have listed: the in-sync gate) recomputes the
  * desired state (calculateSpeakerConfig, pure) and hands it to the
- * BgpSpeaker, which reconciles sessions and kernel routes without a restart.
- * Session status goes to a JSON file for `tortie node status`.
+ * BgpSpeaker, which reconciles sessions and kernel routes without a restart,
+ * and the tunnel model to the TunnelTable, which the RouteTable brings in
+ * line before each route apply. Session and tunnel status go to a JSON file
+ * for `tortie node status`.
  *
  * Environment (as calico/node): NODENAME (default: hostname), DATASTORE_TYPE
  * (etcdv3 | kubernetes), ETCD_ENDPOINTS, ETCD_CA_CERT_FILE / ETCD_CERT_FILE /
@@ -26,7 +28,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { parseResource, type BGPConfiguration, type BGPPeer, type IPAMBlock, type IPPool, type Node } from '../../crds/src/index.js';
+import { parseResource, type BGPConfiguration, type BGPPeer, type FelixConfiguration, type IPAMBlock, type IPPool, type Node } from '../../crds/src/index.js';
 import { createEtcdDatastore } from '../../lib/datastore/etcd.js';
 import { checkEtcdTlsSettings, etcdTlsFilesFromEnv, readEtcdTls, type EtcdTlsFiles } from '../../lib/datastore/etcd-tls.js';
 import { Kinds, type KindInfo } from '../../lib/datastore/kinds.js';
@@ -38,6 +40,7 @@ import { createIpRunner } from '../../lib/kernel/ip.js';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { calculateSpeakerConfig, type DatastoreSnapshot } from './config/desired.js';
 import { RouteTable } from './program/route-table.js';
+import { TunnelTable } from './program/tunnel-table.js';
 import { listenBgp, systemClock, tcpDialer, type BgpListener } from './session/index.js';
 import { DEFAULT_STATUS_FILE, type SpeakerStatusFile } from './config/status-file.js';
 import { BgpSpeaker } from './speaker.js';
@@ -109,8 +112,8 @@ export function secretValues(object: StoredObject): Record<string, string> {
   return out;
 }
 
-type WatchedKey = 'Node' | 'BGPPeer' | 'BGPConfiguration' | 'IPPool' | 'IPAMBlock' | 'K8sSecret';
-const WATCHED: readonly WatchedKey[] = ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool', 'IPAMBlock', 'K8sSecret'];
+type WatchedKey = 'Node' | 'BGPPeer' | 'BGPConfiguration' | 'IPPool' | 'IPAMBlock' | 'K8sSecret' | 'FelixConfiguration';
+const WATCHED: readonly WatchedKey[] = ['Node', 'BGPPeer', 'BGPConfiguration', 'IPPool', 'IPAMBlock', 'K8sSecret', 'FelixConfiguration'];
 
 /**
  * Keeps the latest object of each watched kind and tells `onChange` after
@@ -158,7 +161,9 @@ export class DatastoreMirror {
     for (const w of this.#watches) w.close();
   }
 
-  #parsed<K extends Exclude<WatchedKey, 'K8sSecret'>>(key: K): (K extends 'Node' ? Node : K extends 'BGPPeer' ? BGPPeer : K extends 'BGPConfiguration' ? BGPConfiguration : K extends 'IPPool' ? IPPool : IPAMBlock)[] {
+  #parsed<K extends Exclude<WatchedKey, 'K8sSecret'>>(
+    key: K,
+  ): (K extends 'Node' ? Node : K extends 'BGPPeer' ? BGPPeer : K extends 'BGPConfiguration' ? BGPConfiguration : K extends 'IPPool' ? IPPool : K extends 'FelixConfiguration' ? FelixConfiguration : IPAMBlock)[] {
     const out = [];
     for (const object of this.#objects.get(key)?.values() ?? []) {
       const r = parseResource(key, object);
@@ -180,6 +185,7 @@ export class DatastoreMirror {
       pools: this.#parsed('IPPool'),
       blocks: this.#parsed('IPAMBlock'),
       secrets,
+      felixConfigurations: this.#parsed('FelixConfiguration'),
     };
   }
 }
@@ -233,8 +239,11 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
       resolve(code);
     };
 
+    const ip = createIpRunner(runCommand);
+    const tunnelTable = new TunnelTable({ ip, log: log.child({ component: 'bgp.tunnels' }) });
     const routeTable = new RouteTable({
-      ip: createIpRunner(runCommand),
+      ip,
+      tunnels: tunnelTable,
       clock,
       log: log.child({ component: 'bgp.routes' }),
       onFatal: (err) => {
@@ -273,6 +282,8 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
       const desired = calculateSpeakerConfig(mirror.snapshot(config.nodeName));
       for (const p of desired.plan.problems) log.warn(p, 'peer configuration problem');
       if (desired.plan.routerId === null) log.warn({ node: config.nodeName }, 'node has no IPv4 BGP address (Node spec.bgp.ipv4Address): no sessions');
+      tunnelTable.setModel(desired.tunnels);
+      if (tunnelTable.isDirty) routeTable.markDirty();
       speaker.configure(desired);
       void ensureListener(desired.listenPort);
     };
@@ -290,6 +301,7 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
         localAsn: identity?.localAs ?? null,
         routerId: identity?.routerId ?? null,
         peers: speaker.status(),
+        tunnels: tunnelTable.status(),
       };
       writeStatus(config.statusFile, status).catch((err: unknown) => log.warn({ err, file: config.statusFile }, 'cannot write the status file'));
     };

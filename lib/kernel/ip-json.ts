@@ -30,8 +30,8 @@ export interface IpLink {
   peerIfindex: number | null;
   /** The netns id (relative to this namespace) of the peer, when it is elsewhere. */
   peerNetnsId: number | null;
-  /** A VXLAN device's parameters (`ip -d`), else null. */
-  vxlan: VxlanInfo | null;
+  /** A VXLAN device's parameters (`ip -d`); null or absent for other links. */
+  vxlan?: VxlanInfo | null;
 }
 
 export interface VxlanInfo {

@@ -56,7 +56,7 @@ describe('IpRunner', () => {
 
   it('writes FDB lines to one bridge -batch - process and reads fdb with bridge -json', async () => {
     const { run, calls } = recorder();
-    const ip = createIpRunner(run).inNetns({ path: '/run/netns/tt-a', name: 'tt-a' });
+    const ip = createIpRunner(run, { path: '/run/netns/tt-a', name: 'tt-a' });
     await ip.bridgeBatch(['fdb replace 02:00:00:00:00:01 dev vxlan.tortie dst 10.0.0.2 self permanent']);
     expect(await ip.fdb('vxlan.tortie')).toEqual([]);
     expect(calls.map((c) => [c.file, ...c.args, c.options?.input ?? ''])).toEqual([

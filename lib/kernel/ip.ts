@@ -46,8 +46,6 @@ export interface IpReader {
   addresses(query?: { dev?: string; family?: IpFamily }): Promise<IpAddress[]>;
   routes(family: IpFamily, query?: RouteQuery): Promise<IpRoute[]>;
   neighbours(family: IpFamily, query?: { dev?: string; proxy?: boolean }): Promise<IpNeighbour[]>;
-  /** Forwarding database entries of one device (`bridge fdb show dev X`). */
-  fdb(dev: string): Promise<FdbEntry[]>;
 }
 
 export interface IpWriter {
@@ -57,7 +55,13 @@ export interface IpWriter {
    * `details.failedLine` says which (1-based), see `failedBatchLine`.
    */
   batch(commands: readonly string[]): Promise<void>;
-  /** The same for `bridge -batch -` (lines such as `fdb replace MAC dev D dst IP self permanent`). */
+}
+
+/** iproute2's `bridge` for forwarding database entries (VXLAN FDB), bound to the same namespace. */
+export interface FdbRunner {
+  /** Forwarding database entries of one device (`bridge fdb show dev X`). */
+  fdb(dev: string): Promise<FdbEntry[]>;
+  /** Like `batch`, for `bridge -batch -` (lines such as `fdb replace MAC dev D dst IP self permanent`). */
   bridgeBatch(commands: readonly string[]): Promise<void>;
 }
 
@@ -77,13 +81,13 @@ export function failedBatchLine(err: unknown): number | null {
   return m === null ? null : Number(m[1]);
 }
 
-class CommandIpRunner implements IpRunner {
+class CommandIpRunner implements IpRunner, FdbRunner {
   constructor(
     private readonly run: CommandRunner,
     readonly netns: NetnsRef | null,
   ) {}
 
-  inNetns(netns: NetnsRef): IpRunner {
+  inNetns(netns: NetnsRef): CommandIpRunner {
     return new CommandIpRunner(this.run, netns);
   }
 
@@ -169,7 +173,7 @@ class CommandIpRunner implements IpRunner {
   }
 }
 
-export function createIpRunner(run: CommandRunner, netns: NetnsRef | null = null): IpRunner {
+export function createIpRunner(run: CommandRunner, netns: NetnsRef | null = null): IpRunner & FdbRunner {
   return new CommandIpRunner(run, netns);
 }
 

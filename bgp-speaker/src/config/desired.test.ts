@@ -66,6 +66,25 @@ describe('calculateSpeakerConfig', () => {
     expect(c.listenPort).toBe(179);
   });
 
+  it('gives the tunnel model the pools, the nodes\' tunnel fields and FelixConfiguration (node object over default)', () => {
+    const felix = (name: string, spec: Record<string, unknown>) => {
+      const r = parseResource('FelixConfiguration', { apiVersion: TORTIE_API_VERSION, kind: 'FelixConfiguration', metadata: { name }, spec });
+      if (!r.ok) throw new Error(JSON.stringify(r.issues));
+      return r.object;
+    };
+    const c = calculateSpeakerConfig(snapshot({ felixConfigurations: [felix('default', { vxlanVNI: 10, vxlanMTU: 1400 }), felix('node.node1', { vxlanMTU: 1350 }), felix('node.node2', { vxlanPort: 1 })] }));
+    expect(c.tunnels).toEqual({
+      localNode: { name: 'node1', address: '10.0.0.1', vxlanTunnelAddress: undefined, vxlanTunnelMac: undefined, ipipTunnelAddress: undefined },
+      localSubnets: ['10.0.0.0/24'],
+      pools: [
+        { name: 'a', cidr: '10.244.0.0/16', ipipMode: 'Never', vxlanMode: 'CrossSubnet' },
+        { name: 'private', cidr: '10.250.0.0/16', ipipMode: 'Never', vxlanMode: 'Never' },
+      ],
+      peers: [{ name: 'node2', address: '10.0.0.2', vxlanTunnelAddress: '10.244.200.1', vxlanTunnelMac: undefined, ipipTunnelAddress: undefined }],
+      settings: { vxlanVni: 10, vxlanPort: 4789, vxlanMtu: 1350, ipipMtu: 0 },
+    });
+  });
+
   it('the same datastore content in another order gives the same config', () => {
     const a = calculateSpeakerConfig(snapshot());
     const s = snapshot();

@@ -6,10 +6,12 @@
  * routing context for kernel routes (own blocks, pools' encapsulation, the
  * other nodes' addresses).
  */
-import type { BGPConfiguration, BGPPeer, IPAMBlock, IPPool, Node } from '../../../crds/src/index.js';
+import type { BGPConfiguration, BGPPeer, FelixConfiguration, IPAMBlock, IPPool, Node } from '../../../crds/src/index.js';
+import { resolveFelixConfiguration } from '../../../crds/src/index.js';
 import type { ExportPolicy } from '../rib/adj-rib-out.js';
 import type { Path } from '../rib/path.js';
 import type { RoutingContext } from '../program/routes.js';
+import type { TunnelModel, TunnelNode } from '../program/tunnels.js';
 import { calculateBlockPaths, calculateServicePaths, type ServiceAdvertisement } from '../source/blocks.js';
 import { calculateExportPolicy } from '../source/export-policy.js';
 import { calculatePeers, nodeAddresses, type PeerPlan, type SecretData } from './peers.js';
@@ -22,6 +24,8 @@ export interface DatastoreSnapshot {
   readonly pools: readonly IPPool[];
   readonly blocks: readonly IPAMBlock[];
   readonly secrets?: SecretData | undefined;
+  /** `default` and `node.<nodeName>` are read for the tunnel settings (vxlanVNI, vxlanPort, vxlanMTU, ipipMTU). */
+  readonly felixConfigurations?: readonly FelixConfiguration[] | undefined;
 }
 
 export interface SpeakerConfig {
@@ -32,6 +36,8 @@ export interface SpeakerConfig {
   /** Equal keys: the same export policy (a function cannot be compared). */
   readonly exportKey: string;
   readonly routing: RoutingContext;
+  /** What the tunnel devices are planned from (program/tunnels.ts). */
+  readonly tunnels: TunnelModel;
   /** TCP port to listen on (BGPConfiguration listenPort). */
   readonly listenPort: number;
 }
@@ -76,6 +82,16 @@ export function calculateSpeakerConfig(snapshot: DatastoreSnapshot): SpeakerConf
       if (n.spec.ipv6VXLANTunnelAddr !== undefined) vxlan.set(a.ipv6, n.spec.ipv6VXLANTunnelAddr);
     }
   }
+  const tunnelNode = (n: Node): TunnelNode => ({
+    name: n.metadata.name,
+    address: nodeAddresses(n).ipv4,
+    vxlanTunnelAddress: n.spec.ipv4VXLANTunnelAddr,
+    vxlanTunnelMac: n.spec.vxlanTunnelMACAddr,
+    ipipTunnelAddress: n.spec.bgp?.ipv4IPIPTunnelAddr,
+  });
+  const felixSpec = (name: string) => snapshot.felixConfigurations?.find((f) => f.metadata.name === name)?.spec;
+  const felix = resolveFelixConfiguration(felixSpec('default'), felixSpec(`node.${snapshot.nodeName}`));
+  const localNode = snapshot.nodes.find((n) => n.metadata.name === snapshot.nodeName);
   return {
     plan,
     blockPaths,
@@ -89,6 +105,16 @@ export function calculateSpeakerConfig(snapshot: DatastoreSnapshot): SpeakerConf
       pools: pools.map((p) => ({ cidr: p.spec.cidr, ipipMode: p.spec.ipipMode, vxlanMode: p.spec.vxlanMode })),
       vxlanTunnelAddresses: vxlan,
       nodeAddresses: allAddresses,
+    },
+    tunnels: {
+      localNode: localNode === undefined ? { name: snapshot.nodeName, address: plan.nodeAddress.ipv4 } : tunnelNode(localNode),
+      localSubnets: plan.localSubnets,
+      pools: pools.map((p) => ({ name: p.metadata.name, cidr: p.spec.cidr, ipipMode: p.spec.ipipMode, vxlanMode: p.spec.vxlanMode })),
+      peers: snapshot.nodes
+        .filter((n) => n.metadata.name !== snapshot.nodeName)
+        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+        .map(tunnelNode),
+      settings: { vxlanVni: felix.vxlanVNI, vxlanPort: felix.vxlanPort, vxlanMtu: felix.vxlanMTU, ipipMtu: felix.ipipMTU },
     },
     listenPort: snapshot.bgpConfiguration?.spec.listenPort ?? 179,
   };

@@ -25,6 +25,16 @@ export interface PeerStatus {
   readonly hasUnappliedPassword: boolean;
 }
 
+/** A tunnel device the pools want (program/tunnel-table.ts). */
+export interface TunnelDeviceStatus {
+  readonly name: string;
+  /** `ready`: programmed as planned; `pending`: not applied yet; `not-ready`: cannot be (see `error`). */
+  readonly state: 'ready' | 'pending' | 'not-ready';
+  /** The IPPools that want it. */
+  readonly pools: readonly string[];
+  readonly error: string | null;
+}
+
 export interface SpeakerStatusFile {
   readonly node: string;
   readonly pid: number;
@@ -32,4 +42,6 @@ export interface SpeakerStatusFile {
   readonly localAsn: number | null;
   readonly routerId: string | null;
   readonly peers: readonly PeerStatus[];
+  /** Absent in files written before tunnel devices existed. */
+  readonly tunnels?: readonly TunnelDeviceStatus[];
 }

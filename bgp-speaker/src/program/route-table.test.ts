@@ -123,6 +123,24 @@ describe('RouteTable', () => {
   });
 });
 
+describe('RouteTable with tunnel devices', () => {
+  it('brings the tunnels in line before routes, and leaves out routes through a device that cannot exist', async () => {
+    const k = fakeKernel();
+    const order: string[] = [];
+    const tunnels = {
+      async ensure() {
+        order.push(`tunnels (routes batches so far: ${k.batches.length})`);
+        return new Set(['tunl0']);
+      },
+    };
+    const table = new RouteTable({ ip: k.ip, clock: new FakeClock(), families: [4], tunnels });
+    const ipip: KernelRoute = { ...via('10.244.3.0/26', '10.0.1.3'), dev: 'tunl0', isOnlink: true };
+    table.setDesired([via('10.244.2.0/26', '10.0.0.2'), ipip]);
+    expect(await table.apply()).toEqual([`route replace 10.244.2.0/26 via 10.0.0.2 proto ${ROUTE_PROTOCOL} metric ${ROUTE_METRIC}`]);
+    expect(order).toEqual(['tunnels (routes batches so far: 0)']);
+  });
+});
+
 describe('RouteTable deletions on hold', () => {
   it('keeps routes no longer desired until deletions are allowed', async () => {
     const k = fakeKernel();

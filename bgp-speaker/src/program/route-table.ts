@@ -7,6 +7,11 @@
  * the second time. A failed apply keeps the table dirty and is retried with
  * back-off; after `maxConsecutiveFailures` the owner is told (`onFatal`) so
  * the process can fail closed.
+ *
+ * With `tunnels` (the TunnelTable), each apply first brings the tunnel
+ * devices in line, so an onlink route never precedes its device, and leaves
+ * out routes through a device that cannot exist (IPIP on a kernel without
+ * it): no half-programmed encapsulation.
  */
 import type { IpFamily } from '../../../lib/cidr.js';
 import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
@@ -29,6 +34,8 @@ export interface RouteTableOptions {
   readonly onFatal?: (error: unknown) => void;
   /** Called after each successful apply with the commands it ran (none when in sync). */
   readonly onApplied?: (commands: readonly string[]) => void;
+  /** Run before each apply; returns the devices no route may use. */
+  readonly tunnels?: { ensure(): Promise<ReadonlySet<string>> } | undefined;
 }
 
 export class RouteTable {
@@ -40,7 +47,7 @@ export class RouteTable {
   #retryMs: number;
   #isStopped = false;
   #isDeletionAllowed = true;
-  readonly #o: Required<Omit<RouteTableOptions, 'log' | 'onFatal' | 'onApplied'>> & Pick<RouteTableOptions, 'log' | 'onFatal' | 'onApplied'>;
+  readonly #o: Required<Omit<RouteTableOptions, 'log' | 'onFatal' | 'onApplied' | 'tunnels'>> & Pick<RouteTableOptions, 'log' | 'onFatal' | 'onApplied' | 'tunnels'>;
 
   constructor(options: RouteTableOptions) {
     this.#o = {
@@ -67,6 +74,12 @@ export class RouteTable {
     return this.#failures;
   }
 
+  /** Schedules an apply of the same desired routes (the tunnel model changed). */
+  markDirty(): void {
+    this.#isDirty = true;
+    this.#schedule(this.#o.coalesceMs);
+  }
+
   /** Records the desired routes and schedules an apply. */
   setDesired(routes: readonly KernelRoute[]): void {
     this.#desired = routes;
@@ -81,11 +94,13 @@ export class RouteTable {
    */
   async apply(): Promise<string[]> {
     const desired = this.#desired;
+    const unusable = (await this.#o.tunnels?.ensure()) ?? new Set<string>();
+    const wanted = unusable.size === 0 ? desired : desired.filter((r) => r.dev === null || !unusable.has(r.dev));
     const actual: KernelRoute[] = [];
     for (const family of this.#o.families) {
       for (const r of await this.#o.ip.routes(family, { protocol: ROUTE_PROTOCOL })) actual.push(kernelRouteFromIp(r));
     }
-    const plan = planRouteChanges(desired, actual);
+    const plan = planRouteChanges(wanted, actual);
     const commands = renderRouteBatch(this.#isDeletionAllowed ? plan : { replace: plan.replace, delete: [] });
     if (commands.length > 0) await this.#o.ip.batch(commands);
     if (desired === this.#desired) this.#isDirty = false;

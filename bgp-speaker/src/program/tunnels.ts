@@ -160,7 +160,7 @@ export function planTunnels(model: TunnelModel, uplinkMtu: number | null): Desir
       mtu: model.settings.vxlanMtu > 0 ? model.settings.vxlanMtu : uplink - VXLAN_OVERHEAD,
       address: local.vxlanTunnelAddress ?? null,
     };
-    const subnets = model.localSubnets.map(parseCidr).filter((c): c is Cidr => c !== null);
+    const subnets: Cidr[] = model.localSubnets.flatMap((s) => parseCidr(s) ?? []);
     const isAlways = vxlanPools.some((p) => p.vxlanMode === 'Always');
     for (const peer of [...model.peers].sort((a, b) => a.name.localeCompare(b.name))) {
       if (peer.name === local.name || peer.address === undefined || parseIp(peer.address)?.family !== 4 || peer.address === localAddress) continue;
@@ -193,7 +193,7 @@ export interface TunnelChanges {
 
 function isSameVxlanParameters(link: IpLink, d: VxlanDevice): boolean {
   const v = link.vxlan;
-  return link.kind === 'vxlan' && v !== null && v.id === d.vni && v.port === d.port && v.local === d.local && !v.isLearning;
+  return link.kind === 'vxlan' && v !== null && v !== undefined && v.id === d.vni && v.port === d.port && v.local === d.local && !v.isLearning;
 }
 
 /** Address lines that turn `actual` (a.b.c.d/len) into the one desired /32 (or none). */

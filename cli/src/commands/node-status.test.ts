@@ -62,6 +62,13 @@ describe('tortie node status', () => {
     );
   });
 
+  it('lists tunnel devices with their state, and why one is not ready', () => {
+    const text = renderNodeStatus({ ...status, peers: [], tunnels: [{ name: 'tunl0', state: 'not-ready', pools: ['default-ipv4-ippool'], error: 'no IPIP (CONFIG_NET_IPIP)' }, { name: 'vxlan.tortie', state: 'ready', pools: ['vx'], error: null }] }, new Date());
+    expect(text).toContain('Tunnel devices\n');
+    expect(text).toMatch(/\| tunl0 +\| not-ready \| default-ipv4-ippool \| no IPIP \(CONFIG_NET_IPIP\) \|/);
+    expect(text).toMatch(/\| vxlan\.tortie +\| ready +\| vx +\| +\|/);
+  });
+
   it('SINCE is the time of day for today, the date before', () => {
     expect(formatSince('2026-11-23T01:02:03Z', new Date('2026-11-23T23:00:00Z'))).toBe('01:02:03');
     expect(formatSince('2026-11-20T01:02:03Z', new Date('2026-11-23T23:00:00Z'))).toBe('2026-11-20');

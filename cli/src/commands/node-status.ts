@@ -74,6 +74,11 @@ export function renderNodeStatus(status: SpeakerStatusFile, now: Date): string {
     ]);
     out.push(boxTable(HEADERS, rows));
   }
+  const tunnels = status.tunnels ?? [];
+  if (tunnels.length > 0) {
+    out.push('\nTunnel devices\n');
+    out.push(boxTable(['DEVICE', 'STATE', 'POOLS', 'INFO'], tunnels.map((t) => [t.name, t.state, t.pools.join(','), t.error ?? ''])));
+  }
   return out.join('');
 }
 
