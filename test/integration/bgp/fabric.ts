@@ -41,13 +41,14 @@ export interface Fabric {
   readonly nodes: FabricNode[];
 }
 
-export async function makeFabric(h: NetnsHarness, count: number, asnOf: (index: number) => number): Promise<Fabric> {
-  const tor = await h.makeNetns('tor');
+/** `label` starts every namespace name after `tt-` (a test's own prefix, e.g. `tn`). */
+export async function makeFabric(h: NetnsHarness, count: number, asnOf: (index: number) => number, label = ''): Promise<Fabric> {
+  const tor = await h.makeNetns(`${label}tor`);
   await h.hostIp.inNetns(tor).batch(['link set lo up']);
   await h.exec(tor, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
   const nodes: FabricNode[] = [];
   for (let i = 1; i <= count; i++) {
-    const ns = await h.makeNetns(`n${i}`);
+    const ns = await h.makeNetns(`${label}n${i}`);
     const a = uniqueName('t', 6);
     const b = uniqueName('n', 6);
     await h.makeVeth(a, b, { aNs: tor, bNs: ns });
