@@ -1,6 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AdjRibIn } from './adj-rib-in.js';
-import { LocRib, mergeChanges } from './loc-rib.js';
+import { selectBest } from './best-path.js';
+import { LocRib, localSource, mergeChanges, peerSource, type LocRibChanges } from './loc-rib.js';
+import { isSamePath, type Path } from './path.js';
 import { ibgpPeer, path, peer } from './paths.test-helpers.js';
 
 const P = '10.10.0.0/26';
@@ -88,5 +91,61 @@ describe('LocRib', () => {
     rib.setLocal('blocks', [path('10.10.0.0/26', null)]);
     rib.setCandidate('10.20.0.0/26', 'peer:a', path('10.20.0.0/26', A));
     expect(rib.snapshot().changed.map((c) => c.prefix).sort()).toEqual(['10.10.0.0/26', '10.20.0.0/26']);
+  });
+});
+
+describe('LocRib against a plain model (lone peer paths are stored without a container)', () => {
+  const PEERS = [peer('10.0.0.1'), peer('10.0.0.2', { asn: 65002 }), ibgpPeer('10.0.0.3')];
+  const PREFIXES = ['10.1.0.0/24', '10.1.1.0/24', '10.1.2.0/24'];
+  type Op =
+    | { kind: 'peer'; peer: number; prefix: number; med: number | null }
+    | { kind: 'local'; origin: 'blocks' | 'services'; prefixes: number[] }
+    | { kind: 'drop-peer'; peer: number };
+  const arbOp: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('peer' as const), peer: fc.nat({ max: 2 }), prefix: fc.nat({ max: 2 }), med: fc.option(fc.nat({ max: 2 })) }),
+    fc.record({ kind: fc.constant('local' as const), origin: fc.constantFrom('blocks' as const, 'services' as const), prefixes: fc.subarray([0, 1, 2]) }),
+    fc.record({ kind: fc.constant('drop-peer' as const), peer: fc.nat({ max: 2 }) }),
+  );
+
+  it('holds the same candidates and bests, and reports exactly the best changes', () => {
+    fc.assert(
+      fc.property(fc.array(arbOp, { maxLength: 40 }), (ops) => {
+        const rib = new LocRib();
+        const model = new Map<string, Map<string, Path>>();
+        const modelBest = (prefix: string) => selectBest([...(model.get(prefix)?.values() ?? [])]);
+        const setModel = (prefix: string, source: string, p: Path | null) => {
+          const candidates = model.get(prefix) ?? new Map<string, Path>();
+          if (p === null) candidates.delete(source);
+          else candidates.set(source, p);
+          model.set(prefix, candidates);
+        };
+        for (const op of ops) {
+          const before = new Map(PREFIXES.map((prefix) => [prefix, modelBest(prefix)]));
+          let changes: LocRibChanges;
+          if (op.kind === 'peer') {
+            const from = PEERS[op.peer]!;
+            const prefix = PREFIXES[op.prefix]!;
+            const p = op.med === null ? null : path(prefix, from, { multiExitDisc: op.med });
+            changes = { changed: rib.setCandidate(prefix, peerSource(from.address), p) };
+            setModel(prefix, peerSource(from.address), p);
+          } else if (op.kind === 'local') {
+            const paths = op.prefixes.map((i) => path(PREFIXES[i]!, null, { multiExitDisc: op.origin === 'blocks' ? 0 : 1 }));
+            changes = rib.setLocal(op.origin, paths);
+            for (const prefix of PREFIXES) setModel(prefix, localSource(op.origin), paths.find((p) => p.prefix === prefix) ?? null);
+          } else {
+            changes = rib.removePeer(PEERS[op.peer]!.address);
+            for (const prefix of PREFIXES) setModel(prefix, peerSource(PEERS[op.peer]!.address), null);
+          }
+          const expected = PREFIXES.filter((prefix) => !isSamePath(before.get(prefix), modelBest(prefix)));
+          expect(changes.changed.map((c) => c.prefix).sort()).toEqual(expected.sort());
+          for (const prefix of PREFIXES) {
+            expect(rib.best(prefix)).toEqual(modelBest(prefix));
+            expect(new Set(rib.candidates(prefix))).toEqual(new Set(model.get(prefix)?.values() ?? []));
+          }
+          expect(rib.size).toBe(PREFIXES.filter((prefix) => (model.get(prefix)?.size ?? 0) > 0).length);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
