@@ -136,9 +136,15 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
     .option('--netns <name>', 'read the table in this network namespace (ip netns) instead')
     .action((flags: { output: StatsOutput; netns?: string }) => run((ctx) => runPolicyStats(ctx, flags)));
 
-  program
-    .command('node')
-    .description('this host\'s node agent')
+  const node = program.command('node').description('this host\'s node agent');
+  node
+    .command('init')
+    .description('register this host as a Node (name, addresses, AS) and create the default IPPools if there are none, as calico/node does at start; settings from NODENAME, IP, IP_AUTODETECTION_METHOD, AS, CALICO_IPV4POOL_* ... (cli/README.md)')
+    .option('--nodename-file <path>', 'where the chosen node name is kept (default /var/lib/tortie/nodename)')
+    .action((flags: { nodenameFile?: string }) =>
+      run(async (ctx) => (await import('./node/init.js')).runNodeInit(ctx, process.env, flags.nodenameFile === undefined ? {} : { nodeNameFile: flags.nodenameFile })),
+    );
+  node
     .command('status')
     .description('BGP sessions of this host\'s node agent, as calicoctl node status shows them (exit 4 if it is not running)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(NodeStatusOutputs).default('table'))

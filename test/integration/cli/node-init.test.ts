@@ -1,0 +1,98 @@
+/**
+ * `tortie node init` as the DaemonSet runs it: the CLI in a "host" network
+ * namespace whose interfaces the test made, against a real etcd (forwarded
+ * into the namespace's loopback), with calico/node's environment variables.
+ * The address comes from the kernel (`ip -json`), not from a fixture.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
+import { Kinds } from '../../../lib/datastore/kinds.js';
+import type { NetnsRef } from '../../../lib/kernel/netns.js';
+import { startEtcd, type EtcdInstance } from '../../harness/etcd.js';
+import { createNetnsHarness, kernelAccessProblem, uniqueName, type NetnsHarness } from '../../harness/netns.js';
+
+const problem = await kernelAccessProblem();
+if (problem !== null) console.warn(`skipping test/integration/cli/node-init.test.ts: ${problem}`);
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+describe.skipIf(problem !== null)('tortie node init', () => {
+  let h: NetnsHarness;
+  let etcd: EtcdInstance;
+  let store: EtcdDatastore;
+  let host: NetnsRef;
+  let dir: string;
+
+  beforeAll(async () => {
+    h = createNetnsHarness();
+    etcd = await startEtcd();
+    store = createEtcdDatastore({ endpoints: [etcd.endpoint] });
+    dir = await mkdtemp(join(tmpdir(), 'tortie-node-init-'));
+    host = await h.makeNetns('ni');
+    const router = await h.makeNetns('nr');
+    // The host's uplink (named like a NIC, so first-found takes it) and a second interface; loopback is up too.
+    await h.makeVeth(uniqueName('r', 6), 'eth0', { aNs: router, bNs: host });
+    await h.makeVeth(uniqueName('r', 6), 'eth1', { aNs: router, bNs: host });
+    await h.exec(host, 'ip', ['addr', 'add', '192.0.2.10/24', 'dev', 'eth0']);
+    await h.exec(host, 'ip', ['addr', 'add', '10.1.0.5/16', 'dev', 'eth1']);
+    for (const dev of ['lo', 'eth0', 'eth1']) await h.exec(host, 'ip', ['link', 'set', dev, 'up']);
+    await h.exec(host, 'ip', ['route', 'add', '198.51.100.0/24', 'via', '10.1.0.1', 'dev', 'eth1', 'onlink']);
+    await h.forwardLoopbackPort(host, Number(new URL(etcd.endpoint).port));
+  }, 60_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await h?.cleanup();
+    await etcd?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function init(name: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+    const file = join(dir, `${name}.nodename`);
+    const child = h.spawnIn(host, '/usr/bin/env', [
+      '-i', `PATH=${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, `ETCD_ENDPOINTS=${etcd.endpoint}`, `NODENAME=${name}`,
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      process.execPath, join(repo, 'dist/cli/src/main.js'), 'node', 'init', '--nodename-file', file,
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number>((done) => child.once('exit', (c) => done(c ?? -1)));
+    return { code, stdout, stderr };
+  }
+
+  it('registers the first-found address with its prefix length and the AS, and creates the default pool once', async () => {
+    const first = await init('node-a', { AS: '64513', CALICO_IPV4POOL_CIDR: '10.244.0.0/16', CALICO_IPV4POOL_IPIP: 'Never', CALICO_IPV4POOL_VXLAN: 'CrossSubnet' });
+    expect(first).toMatchObject({ code: 0, stdout: 'node node-a: IPv4 192.0.2.10/24 (eth0), IPv6 none\nippool.crd.tortie.dev/default-ipv4-ippool created\n' });
+    expect((await store.get(Kinds.Node, 'node-a'))?.spec).toEqual({
+      bgp: { ipv4Address: '192.0.2.10/24', asNumber: 64513 },
+      addresses: [{ address: '192.0.2.10/24', type: 'CalicoNodeIP' }],
+    });
+    expect((await store.get(Kinds.IPPool, 'default-ipv4-ippool'))?.spec).toMatchObject({ cidr: '10.244.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'CrossSubnet', natOutgoing: true });
+    expect(await readFile(join(dir, 'node-a.nodename'), 'utf8')).toBe('node-a\n');
+
+    const again = await init('node-a', { CALICO_IPV4POOL_CIDR: '10.99.0.0/16' });
+    expect(again).toMatchObject({ code: 0, stdout: 'node node-a: IPv4 192.0.2.10/24 (eth0), IPv6 none (unchanged)\n' });
+    expect((await store.list(Kinds.IPPool)).items).toHaveLength(1);
+  });
+
+  it('can-reach= takes the source of the route towards a destination', async () => {
+    const run = await init('node-b', { IP_AUTODETECTION_METHOD: 'can-reach=198.51.100.7', DISABLE_NODE_IP_CHECK: 'true' });
+    expect(run).toMatchObject({ code: 0, stdout: 'node node-b: IPv4 10.1.0.5/16 (eth1), IPv6 none\n' });
+  });
+
+  it('refuses to reuse another node\'s address, and a bad setting, with exit 2 and a message naming the way out', async () => {
+    const clash = await init('node-c', { IP: '192.0.2.10' });
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/node node-a already uses 192\.0\.2\.10/);
+    const bad = await init('node-c', { IP_AUTODETECTION_METHOD: 'interface=wlan.*' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/cannot autodetect this host's IPv4 address: no interface that is up and matches \/wlan\.\*\//);
+    expect(await store.get(Kinds.Node, 'node-c')).toBeNull();
+  });
+});
