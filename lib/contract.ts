@@ -55,3 +55,14 @@ export const IPIP_DEVICE = 'tunl0';
 export const VXLAN_DEVICE = 'vxlan.tortie';
 export const VXLAN_VNI = 4096;
 export const VXLAN_PORT = 4789;
+
+/**
+ * The CNI agent's Unix socket: the warm fast path the `tortie` CNI plugin tries
+ * before doing the whole job itself (cni/src/agent/). Its directory is 0700 and
+ * the socket 0600 (root only). The environment variable overrides the path, for
+ * tests and for a node that keeps its runtime files elsewhere.
+ */
+export const CNI_AGENT_SOCKET = '/var/run/tortie/cni.sock';
+export const CNI_AGENT_SOCKET_ENV = 'TORTIE_CNI_SOCKET';
+/** Set by a fallback (the C shim after the agent failed it): the Node plugin does the job itself, without asking the agent again. */
+export const CNI_AGENT_BYPASS_ENV = 'TORTIE_CNI_NO_AGENT';

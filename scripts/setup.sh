@@ -12,6 +12,7 @@ debian_packages=(
   containernetworking-plugins iptables
   podman runc busybox-static
   iperf3
+  gcc libc6-dev
 )
 # kubectl (for applying the manifests) may already come from another package.
 command -v kubectl >/dev/null 2>&1 || debian_packages+=(kubernetes-client)

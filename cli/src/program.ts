@@ -120,6 +120,17 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
       }),
     );
 
+  program
+    .command('cni-agent')
+    .description('serve the CNI plugin over a Unix socket with a warm datastore client until SIGTERM (the plugin\'s fast path; see cni/README.md)')
+    .option('--socket <path>', 'Unix socket to listen on (default $TORTIE_CNI_SOCKET or /var/run/tortie/cni.sock)')
+    .action((flags: { socket?: string }) =>
+      run(async () => {
+        const { runCniAgent } = await import('../../cni/src/agent/main.js');
+        return runCniAgent({ ...(flags.socket === undefined ? {} : { socket: flags.socket }), env: process.env });
+      }),
+    );
+
   const policy = program.command('policy').description('what the network policies do: explain a connection, per-rule counters');
   policy
     .command('explain')

@@ -1,157 +1,57 @@
 #!/usr/bin/env node
 /**
- * tortie-cni (conflist type `tortie`): the composition root and the one
- * place that exits. Environment + stdin → command → stdout.
+ * tortie-cni (conflist type `tortie`), the executable: the one place that
+ * exits. Environment + stdin → stdout and exit code.
+ *
+ * First it asks the CNI agent (the node agent's warm process, agent/) over
+ * its Unix socket and prints the agent's answer; only when no agent answers
+ * does it do the whole job itself (run.ts). So this file imports nothing but
+ * node builtins, lib/contract.ts and the frame codec before the socket has
+ * answered: a fresh Node process pays for every module it loads, and on the
+ * fast path none of the plugin's code is loaded here at all.
  *
  * - stdout carries only the protocol: a result, a VERSION answer, or a CNI
  *   error object (then exit 1). Logs go to stderr (lib/log.ts).
- * - Every failure is converted once, here: a CniError passes through, a
+ * - Every failure is converted once, in run.ts: a CniError passes through, a
  *   TortieError is mapped by its code, anything else is 999 (errors.ts).
- * - Everything past parsing is imported lazily: VERSION loads no command,
- *   kernel or logging code, and a command loads only its own module and the
- *   datastore client the config names (etcd3 with gRPC, or client-node),
- *   because a fresh Node process pays for every module it loads.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { Datastore } from '../../lib/datastore/types.js';
-import type { Logger } from '../../lib/log.js';
-import type { DatapathRunners } from './attach.js';
-import type { CniDeps } from './commands/deps.js';
-import { CniError, CniErrorCodes, toCniErrorJson } from './errors.js';
-import { errorVersionOf, parseCniRequest, parseCommand, type CniRequest, type TortieNetConf } from './request.js';
-import { convertResult } from './result.js';
-import { versionResult } from './version.js';
+import { CNI_AGENT_BYPASS_ENV, CNI_AGENT_SOCKET, CNI_AGENT_SOCKET_ENV } from '../../lib/contract.js';
+import { askAgent } from './agent/client.js';
+import { forwardedEnvOf } from './agent/frame.js';
 
-export interface CniOutcome {
-  /** What to print on stdout ('' for none: DEL, CHECK, STATUS and GC succeed silently). */
-  stdout: string;
-  exitCode: 0 | 1;
-}
-
-/** What main() builds for a request; a test may build its own. */
-export type DepsFactory = (req: CniRequest, log: Logger) => Promise<CniDeps>;
-
-function logLevelOf(conf: TortieNetConf): string {
-  switch (conf.log_level) {
-    case undefined:
-      return process.env['LOG_LEVEL'] ?? 'warn';
-    case 'none':
-      return 'silent';
-    case 'warning':
-      return 'warn';
-    default:
-      return conf.log_level;
-  }
-}
-
-function nodeNameOf(conf: TortieNetConf): string {
-  if (conf.nodename) return conf.nodename;
-  if (conf.nodename_file) {
-    try {
-      const name = readFileSync(conf.nodename_file, 'utf8').trim();
-      if (name) return name;
-    } catch (err) {
-      throw new CniError(CniErrorCodes.IoFailure, `cannot read nodename_file ${conf.nodename_file}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-  return process.env['NODENAME'] || hostname();
-}
-
-async function openDatastore(conf: TortieNetConf): Promise<Datastore> {
-  if (conf.datastore_type === 'etcdv3') {
-    const { createEtcdDatastore } = await import('../../lib/datastore/etcd.js');
-    const endpoints = (conf.etcd_endpoints ?? '').split(',').map((e) => e.trim()).filter((e) => e !== '');
-    return createEtcdDatastore({ endpoints, requestTimeoutMs: 10_000 });
-  }
-  const { createKubernetesDatastore } = await import('../../lib/datastore/kubernetes.js');
-  const kubeconfigPath = conf.kubernetes?.kubeconfig;
-  return createKubernetesDatastore(kubeconfigPath ? { kubeconfigPath } : {});
-}
-
-/** The real dependencies: the datastore the config names, and the kernel of this host. */
-export const defaultDeps: DepsFactory = async (req, log) => {
-  const [{ runCommand }, { createIpRunner }, { netnsExists }, { createProcSysctl }] = await Promise.all([
-    import('../../lib/kernel/exec.js'),
-    import('../../lib/kernel/ip.js'),
-    import('../../lib/kernel/netns.js'),
-    import('../../lib/kernel/sysctl.js'),
-  ]);
-  const runners: DatapathRunners = { ip: createIpRunner(runCommand), sysctl: createProcSysctl(), netnsExists };
-  return { datastore: await openDatastore(req.config), runners, nodeName: nodeNameOf(req.config), log, runPlugin: runCommand };
-};
-
-/** One CNI call, without touching the process: testable, and main() only does I/O around it. */
-export async function runCni(
-  env: Readonly<Record<string, string | undefined>>,
-  stdin: string,
-  makeDeps: DepsFactory = defaultDeps,
-): Promise<CniOutcome> {
-  let log: Logger | null = null;
-  let deps: CniDeps | null = null;
-  try {
-    const command = parseCommand(env);
-    if (command === 'VERSION') {
-      const requested = stdin.trim() === '' ? undefined : errorVersionOf(stdin);
-      return { stdout: JSON.stringify(versionResult(requested)), exitCode: 0 };
-    }
-    const req = parseCniRequest(env, stdin, { plugin: 'tortie' });
-    const { createLogger } = await import('../../lib/log.js');
-    log = createLogger({ level: logLevelOf(req.config), name: 'tortie-cni' });
-    deps = await makeDeps(req, log);
-    switch (req.command) {
-      case 'ADD': {
-        const { cmdAdd } = await import('./commands/add.js');
-        return { stdout: JSON.stringify(convertResult(await cmdAdd(req, deps), req.cniVersion)), exitCode: 0 };
-      }
-      case 'DEL':
-        await (await import('./commands/del.js')).cmdDel(req, deps);
-        return { stdout: '', exitCode: 0 };
-      case 'CHECK':
-        await (await import('./commands/check.js')).cmdCheck(req, deps);
-        return { stdout: '', exitCode: 0 };
-      case 'STATUS':
-        await (await import('./commands/status.js')).cmdStatus(deps);
-        return { stdout: '', exitCode: 0 };
-      case 'GC':
-        await (await import('./commands/gc.js')).cmdGc(req, deps);
-        return { stdout: '', exitCode: 0 };
-      default:
-        throw new CniError(CniErrorCodes.InvalidEnvironment, `CNI_COMMAND ${req.command} is not handled`);
-    }
-  } catch (err) {
-    const json = toCniErrorJson(err, errorVersionOf(stdin));
-    log?.error({ code: json.code, err }, 'command failed');
-    return { stdout: JSON.stringify(json), exitCode: 1 };
-  } finally {
-    await deps?.datastore.close().catch((err: unknown) => log?.warn({ err }, 'closing the datastore failed'));
-  }
-}
-
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) return '';
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+function write(bytes: Uint8Array | string): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(bytes, () => resolve()));
 }
 
 async function main(): Promise<void> {
-  let outcome: CniOutcome;
-  let stdin = '';
+  let stdin: Buffer;
   try {
     stdin = await readStdin();
-    outcome = await runCni(process.env, stdin);
   } catch (err) {
-    // runCni converts everything itself; this is reading stdin failing.
-    outcome = {
-      stdout: JSON.stringify(toCniErrorJson(new CniError(CniErrorCodes.IoFailure, `reading stdin failed: ${(err as Error).message}`), errorVersionOf(stdin))),
-      exitCode: 1,
-    };
+    const outcome = (await import('./run.js')).stdinFailureOutcome(err, '');
+    await write(`${outcome.stdout}\n`);
+    process.exit(outcome.exitCode);
   }
-  if (outcome.stdout !== '') {
-    await new Promise<void>((resolve) => process.stdout.write(`${outcome.stdout}\n`, () => resolve()));
+  if (!process.env[CNI_AGENT_BYPASS_ENV]) {
+    const socketPath = process.env[CNI_AGENT_SOCKET_ENV] || CNI_AGENT_SOCKET;
+    const answer = await askAgent(socketPath, { env: forwardedEnvOf(process.env), stdin });
+    if (answer.served) {
+      if (answer.stdout.length > 0) await write(answer.stdout);
+      process.exit(answer.exitCode);
+    }
   }
+  const { runCni } = await import('./run.js');
+  const outcome = await runCni(process.env, stdin.toString('utf8'));
+  if (outcome.stdout !== '') await write(`${outcome.stdout}\n`);
   // Exit now rather than wait for clients' idle sockets and timers to wind down.
   process.exit(outcome.exitCode);
 }

@@ -162,7 +162,7 @@ export function resultOf(plan: AttachmentPlan, dns: CniDns = {}): CniResult {
 export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult> {
   const w = workloadOf(req);
   const log = deps.log.child({ command: 'ADD', containerId: w.containerId, pod: w.podName, namespace: w.podNamespace });
-  const store = new BlockStore(deps.datastore);
+  const store = deps.blockStore ?? new BlockStore(deps.datastore);
   const handleId = handleIdOf(w);
   // Set once the datapath is up: a later failure must take it down again
   // (attachWorkload cleans up after its own failures).

@@ -52,7 +52,7 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
     // With block IPAM that is known from the handle; a delegated plugin's addresses are not, so then they go.
     let mine: (annotations: Readonly<Record<string, string>>) => boolean = () => true;
     if (req.ipam !== null) {
-      const held = await new BlockStore(deps.datastore).addressesOfHandle(handleIdOf(w));
+      const held = await (deps.blockStore ?? new BlockStore(deps.datastore)).addressesOfHandle(handleIdOf(w));
       const set = new Set([...held.ipv4, ...held.ipv6]);
       mine = (annotations) => recordedAddressesWithin(annotations, set);
     }
@@ -62,6 +62,6 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
   // 3. The addresses (releaseByHandle is idempotent; so is a delegated plugin's DEL, by the spec).
   let released: string[] = [];
   if (req.ipam === null) await execIpamPlugin(req, 'DEL', deps.runPlugin);
-  else released = await new BlockStore(deps.datastore).releaseByHandle(handleIdOf(w));
+  else released = await (deps.blockStore ?? new BlockStore(deps.datastore)).releaseByHandle(handleIdOf(w));
   log.info({ datapath: outcome, hostIfName: detach.hostIfName, released }, 'pod detached');
 }

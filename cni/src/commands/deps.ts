@@ -8,6 +8,7 @@ import type { Datastore } from '../../../lib/datastore/types.js';
 import type { CommandRunner } from '../../../lib/kernel/exec.js';
 import type { Logger } from '../../../lib/log.js';
 import type { DatapathRunners } from '../attach.js';
+import type { BlockStore } from '../ipam/block-store.js';
 
 export interface CniDeps {
   datastore: Datastore;
@@ -17,4 +18,6 @@ export interface CniDeps {
   log: Logger;
   /** Runs other CNI plugins (a delegated IPAM plugin such as host-local). */
   runPlugin: CommandRunner;
+  /** IPAM on `datastore`; the CNI agent passes one that serialises its concurrent requests. Default: a plain BlockStore. */
+  blockStore?: BlockStore;
 }

@@ -13,7 +13,7 @@ export async function cmdGc(req: CniRequest, deps: CniDeps): Promise<void> {
   if (req.ipam === null || req.validAttachments === null) return;
   const prefix = `${req.config.name}.`;
   const valid = new Set(req.validAttachments.map((a) => `${prefix}${a.containerID}`));
-  const store = new BlockStore(deps.datastore);
+  const store = deps.blockStore ?? new BlockStore(deps.datastore);
   const blocks = await store.listBlocks();
   const mine = new Set(blocks.filter((b) => b.spec.affinity === `host:${deps.nodeName}`).map((b) => b.spec.cidr));
   const handles = (await deps.datastore.list<IpamHandleObject>(Kinds.IPAMHandle)).items;

@@ -8,7 +8,7 @@ import type { IpRunner } from '../../lib/kernel/ip.js';
 import type { NetnsRef } from '../../lib/kernel/netns-ref.js';
 import { createLogger } from '../../lib/log.js';
 import type { DatapathRunners } from './attach.js';
-import { runCni, type DepsFactory } from './main.js';
+import { runCni, type DepsFactory } from './run.js';
 import { specProblems } from './testdata/schemas.js';
 
 // runCni end to end without root: a memory datastore and a recording kernel.
