@@ -11,7 +11,10 @@
  *   - concurrent C (default 20 and 32): ROUNDS rounds per variant of C ADDs
  *     started at once, then their C DELs at once.
  *
- * tortie variants: `dist` (the tsc output as shipped: lazy imports),
+ * tortie variants: `dist` (the tsc output as shipped: lazy imports, doing
+ * the whole job itself: no agent), `agent-node` (the same executable, served
+ * by a warm `tortie cni-agent` over its Unix socket), `agent-shim` (the C shim
+ * dist/cni/shim/tortie-cni, served by the same agent), and, when asked for,
  * `bundle` (one esbuild file, everything in it), `split` (esbuild with code
  * splitting: lazy imports kept as chunks). tortie runs against a fresh etcd
  * (test/harness/etcd.ts); the reference's host-local writes to a temp dir.
@@ -20,9 +23,9 @@
  * itself inside it), because ptp turns on the host's net.ipv4.ip_forward and
  * both plugins add routes: the machine's own namespace is never touched.
  *
- *     npx tsx bench/cni.ts [--sequential 200] [--concurrent 20,32] [--rounds 3] [--variants ref,dist,bundle,split]
+ *     npx tsx bench/cni.ts [--sequential 200] [--concurrent 20,32] [--rounds 3] [--variants ref,dist,agent-node,agent-shim,bundle,split]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,6 +33,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { isAnswering } from '../cni/src/agent/client.js';
 import { TORTIE_API_VERSION } from '../lib/contract.js';
 import { createEtcdDatastore } from '../lib/datastore/etcd.js';
 import { Kinds } from '../lib/datastore/kinds.js';
@@ -39,7 +43,7 @@ const program = new Command()
   .option('--sequential <n>', 'pods per variant, one call at a time', '200')
   .option('--concurrent <list>', 'concurrency levels', '20,32')
   .option('--rounds <n>', 'rounds per concurrency level and variant', '3')
-  .option('--variants <list>', 'ref,dist,bundle,split', 'ref,dist,bundle,split')
+  .option('--variants <list>', 'ref,dist,agent-node,agent-shim,bundle,split', 'ref,dist,agent-node,agent-shim')
   .option('--startup <n>', 'samples of bare process start-up (node -e 0, VERSION)', '30')
   .parse();
 const opts = program.opts<{ sequential: string; concurrent: string; rounds: string; variants: string; startup: string }>();
@@ -103,6 +107,7 @@ interface Variant {
   name: string;
   argv: string[];
   config: string;
+  env?: Record<string, string>;
 }
 
 interface Samples {
@@ -119,6 +124,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'tortie-bench-cni-'));
   const etcd = await startEtcd();
   const made = new Set<string>();
+  let agent: ChildProcess | null = null;
   try {
     // Bundles of the same source (cni/src/main.ts) for the bundle variants.
     // CommonJS dependencies call require() and etcd3 reads its rpc.proto from `${__dirname}/../proto` at run time
@@ -148,10 +154,26 @@ async function main(): Promise<void> {
       ipam: { type: 'host-local', subnet: `10.250.${subnet + 128}.0/24`, dataDir: join(work, 'host-local') },
     });
     const entry = join(repo, 'dist/cni/src/main.js');
+    const shim = join(repo, 'dist/cni/shim/tortie-cni');
     if (!existsSync(entry)) throw new Error(`${entry} does not exist: run \`npm run build\` first`);
+    const socketPath = join(work, 'agent', 'cni.sock');
+    const viaAgent = { TORTIE_CNI_SOCKET: socketPath };
+    if (VARIANTS.some((v) => v.startsWith('agent-'))) {
+      if (VARIANTS.includes('agent-shim') && !existsSync(shim)) throw new Error(`${shim} does not exist: run \`npm run build\` with gcc installed`);
+      // The agent runs in this namespace, as the node agent does on a node (the CNI_NETNS paths and host veths are here).
+      agent = spawn(process.execPath, [join(repo, 'dist/cli/src/main.js'), 'cni-agent', '--socket', socketPath], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+      const deadline = Date.now() + 20_000;
+      while (!(await isAnswering(socketPath))) {
+        if (Date.now() > deadline || agent.exitCode !== null) throw new Error('the CNI agent did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     const all: Record<string, Variant> = {
       ref: { name: 'ref (ptp + host-local)', argv: ['/usr/lib/cni/ptp'], config: refConfig },
-      dist: { name: 'tortie dist (tsc, lazy imports)', argv: [process.execPath, entry], config: tortieConfig },
+      // No agent: the executable does the whole job itself (what it falls back to).
+      dist: { name: 'tortie dist (tsc, lazy imports)', argv: [process.execPath, entry], config: tortieConfig, env: { TORTIE_CNI_NO_AGENT: '1' } },
+      'agent-node': { name: 'tortie agent, Node client', argv: [process.execPath, entry], config: tortieConfig, env: viaAgent },
+      'agent-shim': { name: 'tortie agent, C shim', argv: [shim], config: tortieConfig, env: viaAgent },
       bundle: { name: 'tortie bundle (1 file)', argv: [process.execPath, `${work}/bundle/tortie.mjs`], config: tortieConfig },
       split: { name: 'tortie bundle, split chunks', argv: [process.execPath, `${work}/split/main.mjs`], config: tortieConfig },
     };
@@ -171,7 +193,7 @@ async function main(): Promise<void> {
     async function call(v: Variant, command: 'ADD' | 'DEL', pod: { ns: string; id: string }): Promise<number> {
       const c = await run(v.argv, {
         CNI_COMMAND: command, CNI_CONTAINERID: pod.id, CNI_NETNS: `/run/netns/${pod.ns}`, CNI_IFNAME: 'eth0',
-        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=${pod.id}`, CNI_PATH: '/usr/lib/cni',
+        CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=${pod.id}`, CNI_PATH: '/usr/lib/cni', ...v.env,
       }, v.config);
       if (c.code !== 0) throw new Error(`${v.name} ${command} ${pod.id} exited ${c.code}: ${c.stdout} ${c.stderr}`);
       if (command === 'ADD' && !/"ips"/.test(c.stdout)) throw new Error(`${v.name} ADD printed no ips: ${c.stdout}`);
@@ -183,7 +205,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < STARTUP; i++) {
       startup['node -e 0']!.push((await run([process.execPath, '-e', '0'], {}, '')).ms);
       startup['ptp VERSION']!.push((await run(['/usr/lib/cni/ptp'], { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}')).ms);
-      startup['tortie dist VERSION']!.push((await run([process.execPath, entry], { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}')).ms);
+      startup['tortie dist VERSION']!.push((await run([process.execPath, entry], { CNI_COMMAND: 'VERSION', TORTIE_CNI_NO_AGENT: '1' }, '{"cniVersion":"1.0.0"}')).ms);
+      if (VARIANTS.includes('agent-node')) (startup['tortie agent, Node client, VERSION'] ??= []).push((await run([process.execPath, entry], { CNI_COMMAND: 'VERSION', ...viaAgent }, '{"cniVersion":"1.0.0"}')).ms);
+      if (VARIANTS.includes('agent-shim')) (startup['tortie agent, C shim, VERSION'] ??= []).push((await run([shim], { CNI_COMMAND: 'VERSION', ...viaAgent }, '{"cniVersion":"1.0.0"}')).ms);
       if (VARIANTS.includes('bundle')) startup['tortie bundle VERSION']!.push((await run([process.execPath, `${work}/bundle/tortie.mjs`], { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}')).ms);
     }
 
@@ -252,6 +276,11 @@ async function main(): Promise<void> {
     }
     console.log(out.join('\n'));
   } finally {
+    if (agent?.pid !== undefined && agent.exitCode === null) {
+      const exited = new Promise((r) => agent?.once('exit', r));
+      process.kill(agent.pid, 'SIGTERM');
+      await exited;
+    }
     for (const ns of made) spawnSync('ip', ['netns', 'delete', ns]);
     await etcd.stop();
     await rm(work, { recursive: true, force: true });

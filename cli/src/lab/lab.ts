@@ -80,13 +80,15 @@ interface LabState {
 }
 
 /** Where the parts' entry points are: from dist/ when this runs built, from source (through tsx) otherwise. */
-function entryPoints(): { node: (rel: string) => string[]; cni: string } {
+function entryPoints(): { node: (rel: string) => string[]; cni: string; shim: string } {
   const fromSource = import.meta.url.endsWith('.ts');
   const root = fileURLToPath(new URL('../../../', import.meta.url));
   const distRoot = fromSource ? join(root, 'dist') : root;
   return {
     node: (rel) => (fromSource ? ['--import', 'tsx', join(root, `${rel}.ts`)] : [join(root, `${rel}.js`)]),
     cni: join(distRoot, 'cni/src/main.js'),
+    // The C fast path (cni/shim, built by npm run build when gcc is there); the Node plugin when it is not.
+    shim: join(distRoot, 'cni/shim/tortie-cni'),
   };
 }
 
@@ -284,8 +286,12 @@ async function buildLab(ctx: CommandContext, flags: { nodes: number }): Promise<
         env: { ...env, TORTIE_STATUS_FILE: statusFile(n.name), TORTIE_BGP_CONNECT_RETRY_TIME: '2', TORTIE_BGP_HOLD_TIME: '30' },
       });
       startProcess(`${n.name}-felix`, [process.execPath, ...entry.node('felix/src/main')], { netns: n.netns, match: 'felix', env: { ...env, FELIX_HEALTHPORT: '9099' } });
+      rmSync(cniAgentSocket(n.name), { force: true });
+      startProcess(`${n.name}-cni-agent`, [process.execPath, ...entry.node('cli/src/main'), 'cni-agent', '--socket', cniAgentSocket(n.name)], { netns: n.netns, match: 'cni-agent', env });
     }
-    say(`node agents: a BGP speaker and felix in each node namespace`);
+    // Pods are made through the agents (the fast path); a plugin that finds none would do the job itself, only slower.
+    await poll('the CNI agents', 30_000, async () => nodes.every((n) => existsSync(cniAgentSocket(n.name))));
+    say(`node agents: a BGP speaker, felix and the CNI agent in each node namespace`);
 
     // 6. Pods through the real CNI plugin, run inside their node's namespace as a runtime would.
     const state: LabState = { nodes: nodes.length, pods: [], upAt: new Date().toISOString() };
@@ -293,7 +299,7 @@ async function buildLab(ctx: CommandContext, flags: { nodes: number }): Promise<
       const node = nodes.find((n) => n.name === p.node)!;
       await ip(null, ['netns', 'add', p.netns]);
       await ip(p.netns, ['link', 'set', 'lo', 'up']);
-      const result = await cni('ADD', node, p, entry.cni);
+      const result = await cni('ADD', node, p, existsSync(entry.shim) ? [entry.shim] : [process.execPath, entry.cni]);
       const ips = (result?.['ips'] ?? []) as { address: string }[];
       const address = ips[0]?.address.split('/')[0];
       if (address === undefined) throw new TortieError('ERR_KERNEL', `lab: CNI ADD for ${p.name} returned no address: ${JSON.stringify(result)}`);
@@ -339,8 +345,13 @@ async function buildLab(ctx: CommandContext, flags: { nodes: number }): Promise<
   return ExitCode.Ok;
 }
 
-async function cni(command: 'ADD' | 'DEL', node: LabNode, pod: LabPod, plugin: string): Promise<Record<string, unknown> | null> {
-  const r = await execa('nsenter', [`--net=${netnsPath(node.netns)}`, '--', process.execPath, plugin], {
+/** The Unix socket of a node's CNI agent. */
+function cniAgentSocket(node: string): string {
+  return join(LAB_RUN_DIR, `${node}-cni.sock`);
+}
+
+async function cni(command: 'ADD' | 'DEL', node: LabNode, pod: LabPod, plugin: readonly string[]): Promise<Record<string, unknown> | null> {
+  const r = await execa('nsenter', [`--net=${netnsPath(node.netns)}`, '--', ...plugin], {
     input: JSON.stringify(cniConfig(node)),
     reject: false,
     timeout: 60_000,
@@ -353,6 +364,7 @@ async function cni(command: 'ADD' | 'DEL', node: LabNode, pod: LabPod, plugin: s
       CNI_IFNAME: 'eth0',
       CNI_PATH: '/usr/lib/cni',
       CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${POD_NAMESPACE};K8S_POD_NAME=${pod.name};K8S_POD_INFRA_CONTAINER_ID=${pod.containerId}`,
+      TORTIE_CNI_SOCKET: cniAgentSocket(node.name),
     },
   });
   if (r.exitCode !== 0) throw new TortieError('ERR_KERNEL', `lab: CNI ${command} for ${pod.name} on ${node.name} exited ${r.exitCode}: ${r.stdout} ${r.stderr}`.trim());
@@ -364,7 +376,7 @@ async function cni(command: 'ADD' | 'DEL', node: LabNode, pod: LabPod, plugin: s
 async function teardown(say: (s: string) => void): Promise<void> {
   const names = pidNames();
   // Pods first, then the node agents, the ToR and the bridges.
-  const order = (n: string) => (n.startsWith('pod-') ? 0 : n.endsWith('-speaker') || n.endsWith('-felix') ? 1 : n === 'bird' ? 2 : 3);
+  const order = (n: string) => (n.startsWith('pod-') ? 0 : n.endsWith('-speaker') || n.endsWith('-felix') || n.endsWith('-cni-agent') ? 1 : n === 'bird' ? 2 : 3);
   let stopped = 0;
   for (const rank of [0, 1, 2, 3]) {
     const batch = names.filter((n) => order(n) === rank);

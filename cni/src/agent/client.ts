@@ -48,3 +48,15 @@ export function askAgent(socketPath: string, request: AgentRequest, options: Ask
     socket.on('close', () => finish({ served: false, reason: 'the agent closed the connection before answering' }));
   });
 }
+
+/** Whether something accepts connections on the socket path (a live agent), as opposed to no file or one left by a killed agent. */
+export function isAnswering(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(socketPath);
+    probe.on('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+}

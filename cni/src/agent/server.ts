@@ -18,7 +18,7 @@
  * same answer.
  */
 import { chmod, mkdir, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { CNI_AGENT_SOCKET } from '../../../lib/contract.js';
 import type { Datastore } from '../../../lib/datastore/types.js';
@@ -28,6 +28,7 @@ import type { Logger } from '../../../lib/log.js';
 import type { DatapathRunners } from '../attach.js';
 import { parseCniRequest, parseCommand, type CniRequest, type TortieNetConf } from '../request.js';
 import { createDatapathRunners, nodeNameOf, openDatastore, runCni, type DepsFactory } from '../run.js';
+import { isAnswering } from './client.js';
 import { FrameReader, MAX_FRAME_BYTES, decodeRequest, encodeResponse, type AgentRequest, type AgentResponse } from './frame.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { SerializedBlockStore } from './serialized-block-store.js';
@@ -64,18 +65,6 @@ interface WarmDatastore {
 
 function datastoreKeyOf(config: TortieNetConf): string {
   return JSON.stringify([config.datastore_type, config.etcd_endpoints ?? '', config.kubernetes?.kubeconfig ?? '']);
-}
-
-/** Whether something answers on the socket path (a live agent), as opposed to a file left by a killed one. */
-function isAnswering(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(socketPath);
-    probe.on('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
 }
 
 async function listen(server: Server, socketPath: string): Promise<void> {
