@@ -106,7 +106,7 @@ describe.skipIf(problem !== null)('tortie lab', () => {
     expect(demo.stdout).toContain('backend-1 -> backend-2: allowed -> denied');
 
     const pids = labPids();
-    expect(pids.length).toBe(1 + 1 + 2 * 3 + 4); // root bridge, BIRD, per node speaker+felix+bridge, per pod server
+    expect(pids.length).toBe(1 + 1 + 2 * 4 + 4); // root bridge, BIRD, per node speaker+felix+CNI agent+bridge, per pod server
     const down = await tortie('lab', 'down');
     expect(down.exitCode, down.stderr).toBe(0);
     expect(await labNetnses()).toEqual([]);
