@@ -205,6 +205,109 @@ export function createDatastore(config: SpeakerProcessConfig, log: Logger): Data
   return createEtcdDatastore({ endpoints: [...config.etcdEndpoints], ...(tls === undefined ? {} : { tls }) });
 }
 
+/** A running speaker with its kernel programming, hosted by `main` or by the `tortie node` process. */
+export interface RunningSpeaker {
+  /** Stops sessions (Cease), the listener and the status file; routes stay (graceful restart keeps them useful). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the speaker on an open datastore: mirror the BGP resources, compute
+ * the desired sessions, routes and tunnels, and keep them applied. `onFatal`
+ * is called once if the kernel cannot be programmed (the host then exits:
+ * fail closed). The datastore stays the caller's to close.
+ */
+export function startSpeakerAgent(config: SpeakerProcessConfig, datastore: Datastore, log: Logger, onFatal: (err: unknown) => void): RunningSpeaker {
+  const clock = systemClock();
+  let listener: BgpListener | null = null;
+  let listenPort: number | null = null;
+  let isFinishing = false;
+  let statusTimer: ReturnType<typeof setInterval> | null = null;
+  let recomputeTimer: ReturnType<typeof setTimeout> | null = null;
+
+  const ip = createIpRunner(runCommand);
+  const tunnelTable = new TunnelTable({ ip, log: log.child({ component: 'bgp.tunnels' }) });
+  const routeTable = new RouteTable({
+    ip,
+    tunnels: tunnelTable,
+    clock,
+    log: log.child({ component: 'bgp.routes' }),
+    onFatal: (err) => {
+      log.error({ err }, 'cannot program kernel routes (fail closed)');
+      onFatal(err);
+    },
+  });
+  const speaker = new BgpSpeaker({
+    dialer: tcpDialer(),
+    clock,
+    routeTable,
+    log: log.child({ component: 'bgp.speaker' }),
+    holdTimeSec: config.holdTimeSec,
+    connectRetryTimeSec: config.connectRetryTimeSec,
+    isRestarting: config.isRestarting,
+  });
+
+  const ensureListener = async (port: number) => {
+    if (listenPort === port && listener !== null) return;
+    await listener?.close();
+    listener = null;
+    listenPort = port;
+    try {
+      listener = await listenBgp({ host: config.listenAddress, port }, (conn) => speaker.accept(conn));
+      log.info({ address: config.listenAddress, port: listener.port }, 'listening');
+    } catch (err) {
+      // Without a listener we still connect out; the peers' connections are refused meanwhile.
+      log.warn({ err, port }, 'cannot listen for BGP connections, will retry on the next change');
+      listenPort = null;
+    }
+  };
+
+  const recompute = () => {
+    recomputeTimer = null;
+    if (isFinishing) return;
+    const desired = calculateSpeakerConfig(mirror.snapshot(config.nodeName));
+    for (const p of desired.plan.problems) log.warn(p, 'peer configuration problem');
+    if (desired.plan.routerId === null) log.warn({ node: config.nodeName }, 'node has no IPv4 BGP address (Node spec.bgp.ipv4Address): no sessions');
+    tunnelTable.setModel(desired.tunnels);
+    if (tunnelTable.isDirty) routeTable.markDirty();
+    speaker.configure(desired);
+    void ensureListener(desired.listenPort);
+  };
+  const mirror = new DatastoreMirror(datastore, config.namespace, log.child({ component: 'bgp.datastore' }), () => {
+    if (recomputeTimer === null) recomputeTimer = setTimeout(recompute, 50);
+  });
+  mirror.start();
+
+  const publish = () => {
+    const identity = speaker.identity;
+    const status: SpeakerStatusFile = {
+      node: config.nodeName,
+      pid: process.pid,
+      updatedAt: new Date().toISOString(),
+      localAsn: identity?.localAs ?? null,
+      routerId: identity?.routerId ?? null,
+      peers: speaker.status(),
+      tunnels: tunnelTable.status(),
+    };
+    writeStatus(config.statusFile, status).catch((err: unknown) => log.warn({ err, file: config.statusFile }, 'cannot write the status file'));
+  };
+  publish();
+  statusTimer = setInterval(publish, 1_000);
+
+  return {
+    async stop() {
+      if (isFinishing) return;
+      isFinishing = true;
+      if (statusTimer !== null) clearInterval(statusTimer);
+      if (recomputeTimer !== null) clearTimeout(recomputeTimer);
+      mirror.stop();
+      await speaker.stop();
+      await listener?.close();
+      await rm(config.statusFile, { force: true }).catch(() => undefined); // best effort: a stale file is also recognised by its dead pid
+    },
+  };
+}
+
 export async function main(env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const log = createLogger({ name: 'bgp' });
   let config: SpeakerProcessConfig;
@@ -215,98 +318,18 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
     return 1;
   }
   log.info({ node: config.nodeName, datastore: config.datastoreType, statusFile: config.statusFile }, 'starting');
-  const clock = systemClock();
   const datastore = createDatastore(config, log);
-
   return new Promise<number>((resolve) => {
-    let listener: BgpListener | null = null;
-    let listenPort: number | null = null;
     let isFinishing = false;
-    let statusTimer: ReturnType<typeof setInterval> | null = null;
-    let recomputeTimer: ReturnType<typeof setTimeout> | null = null;
-
     const finish = async (code: number) => {
       if (isFinishing) return;
       isFinishing = true;
-      if (statusTimer !== null) clearInterval(statusTimer);
-      if (recomputeTimer !== null) clearTimeout(recomputeTimer);
-      mirror.stop();
-      await speaker.stop();
-      await listener?.close();
-      await rm(config.statusFile, { force: true }).catch(() => undefined); // best effort: a stale file is also recognised by its dead pid
+      await running.stop();
       await datastore.close().catch((err: unknown) => log.warn({ err }, 'closing the datastore failed'));
       log.info({ code }, 'stopped');
       resolve(code);
     };
-
-    const ip = createIpRunner(runCommand);
-    const tunnelTable = new TunnelTable({ ip, log: log.child({ component: 'bgp.tunnels' }) });
-    const routeTable = new RouteTable({
-      ip,
-      tunnels: tunnelTable,
-      clock,
-      log: log.child({ component: 'bgp.routes' }),
-      onFatal: (err) => {
-        log.error({ err }, 'cannot program kernel routes, exiting (fail closed)');
-        void finish(1);
-      },
-    });
-    const speaker = new BgpSpeaker({
-      dialer: tcpDialer(),
-      clock,
-      routeTable,
-      log: log.child({ component: 'bgp.speaker' }),
-      holdTimeSec: config.holdTimeSec,
-      connectRetryTimeSec: config.connectRetryTimeSec,
-      isRestarting: config.isRestarting,
-    });
-
-    const ensureListener = async (port: number) => {
-      if (listenPort === port && listener !== null) return;
-      await listener?.close();
-      listener = null;
-      listenPort = port;
-      try {
-        listener = await listenBgp({ host: config.listenAddress, port }, (conn) => speaker.accept(conn));
-        log.info({ address: config.listenAddress, port: listener.port }, 'listening');
-      } catch (err) {
-        // Without a listener we still connect out; the peers' connections are refused meanwhile.
-        log.warn({ err, port }, 'cannot listen for BGP connections, will retry on the next change');
-        listenPort = null;
-      }
-    };
-
-    const recompute = () => {
-      recomputeTimer = null;
-      if (isFinishing) return;
-      const desired = calculateSpeakerConfig(mirror.snapshot(config.nodeName));
-      for (const p of desired.plan.problems) log.warn(p, 'peer configuration problem');
-      if (desired.plan.routerId === null) log.warn({ node: config.nodeName }, 'node has no IPv4 BGP address (Node spec.bgp.ipv4Address): no sessions');
-      tunnelTable.setModel(desired.tunnels);
-      if (tunnelTable.isDirty) routeTable.markDirty();
-      speaker.configure(desired);
-      void ensureListener(desired.listenPort);
-    };
-    const mirror = new DatastoreMirror(datastore, config.namespace, log.child({ component: 'bgp.datastore' }), () => {
-      if (recomputeTimer === null) recomputeTimer = setTimeout(recompute, 50);
-    });
-    mirror.start();
-
-    const publish = () => {
-      const identity = speaker.identity;
-      const status: SpeakerStatusFile = {
-        node: config.nodeName,
-        pid: process.pid,
-        updatedAt: new Date().toISOString(),
-        localAsn: identity?.localAs ?? null,
-        routerId: identity?.routerId ?? null,
-        peers: speaker.status(),
-        tunnels: tunnelTable.status(),
-      };
-      writeStatus(config.statusFile, status).catch((err: unknown) => log.warn({ err, file: config.statusFile }, 'cannot write the status file'));
-    };
-    publish();
-    statusTimer = setInterval(publish, 1_000);
+    const running = startSpeakerAgent(config, datastore, log, () => void finish(1));
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void finish(0));
   });
 }

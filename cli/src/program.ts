@@ -156,6 +156,13 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
       run(async (ctx) => (await import('./node/init.js')).runNodeInit(ctx, process.env, flags.nodenameFile === undefined ? {} : { nodeNameFile: flags.nodenameFile })),
     );
   node
+    .command('run')
+    .description('the node agent (the DaemonSet\'s process): node init, then BGP routing and tunnels, and nftables policy, until SIGTERM; FELIX_HEALTHPORT serves /liveness and /readiness')
+    .option('--nodename-file <path>', 'where the chosen node name is kept (default /var/lib/tortie/nodename)')
+    .action((flags: { nodenameFile?: string }) =>
+      run(async (ctx) => (await import('./node/run.js')).runNodeAgent(ctx, process.env, flags.nodenameFile === undefined ? {} : { nodeNameFile: flags.nodenameFile })),
+    );
+  node
     .command('status')
     .description('BGP sessions of this host\'s node agent, as calicoctl node status shows them (exit 4 if it is not running)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(NodeStatusOutputs).default('table'))

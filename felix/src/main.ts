@@ -83,7 +83,7 @@ export function createDatastore(config: FelixConfig, log: Logger): Datastore {
 }
 
 /** /liveness: 200 unless we gave up. /readiness: 200 once in sync and the kernel holds the state. */
-export function startHealthServer(loop: Pick<FelixLoop, 'ready' | 'live'>, config: FelixConfig): Server {
+export function startHealthServer(loop: Pick<FelixLoop, 'ready' | 'live'>, config: Pick<FelixConfig, 'healthPort' | 'healthHost'>): Server {
   const server = createServer((req, res) => {
     const ok = req.url === '/liveness' ? loop.live : req.url === '/readiness' ? loop.ready : null;
     res.statusCode = ok === null ? 404 : ok ? 200 : 503;
@@ -91,6 +91,41 @@ export function startHealthServer(loop: Pick<FelixLoop, 'ready' | 'live'>, confi
   });
   server.listen(config.healthPort, config.healthHost);
   return server;
+}
+
+/** A running policy agent, hosted by `main` or by the `tortie node` process. */
+export interface RunningPolicyAgent {
+  readonly loop: FelixLoop;
+  /** Stops watching; the table stays, so pods keep their policy while we restart. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Checks nft (ERR_CONFIG_INVALID / ERR_NFT_APPLY when it is unusable), then
+ * starts the loop on an open datastore. `onFatal` is called once when the
+ * dataplane cannot be programmed (the host then exits: fail closed). The
+ * datastore stays the caller's to close.
+ */
+export async function startPolicyAgent(config: FelixConfig, datastore: Datastore, log: Logger, onFatal: (err: unknown) => void): Promise<RunningPolicyAgent> {
+  const table = new NftTable({
+    log: log.child({ component: 'felix.nft' }),
+    maxConsecutiveFailures: config.maxApplyFailures,
+    ...(config.netns === undefined ? {} : { netns: config.netns }),
+  });
+  const version = await table.checkNft();
+  log.info({ version, node: config.nodeName, datastore: config.datastoreType }, 'starting');
+  const loop = new FelixLoop({
+    datastore,
+    nodeName: config.nodeName,
+    table,
+    log: log.child({ component: 'felix.loop' }),
+    onFatal: (err) => {
+      log.error({ err, code: (err as TortieError).code }, 'cannot program the dataplane (fail closed)');
+      onFatal(err);
+    },
+  });
+  loop.start();
+  return { loop, stop: () => loop.stop() };
 }
 
 export async function main(env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
@@ -102,41 +137,30 @@ export async function main(env: Readonly<Record<string, string | undefined>> = p
     log.error({ err, code: (err as TortieError).code }, 'configuration invalid');
     return 1;
   }
-  const table = new NftTable({
-    log: log.child({ component: 'felix.nft' }),
-    maxConsecutiveFailures: config.maxApplyFailures,
-    ...(config.netns === undefined ? {} : { netns: config.netns }),
-  });
+  const datastore = createDatastore(config, log);
+  let isFinishing = false;
+  let server: Server | undefined;
+  let agent: RunningPolicyAgent | undefined;
+  let resolveExit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const finish = async (code: number) => {
+    if (isFinishing) return;
+    isFinishing = true;
+    await agent?.stop();
+    server?.close();
+    await datastore.close().catch((err: unknown) => log.warn({ err }, 'closing the datastore failed'));
+    resolveExit(code);
+  };
   try {
-    const version = await table.checkNft();
-    log.info({ version, node: config.nodeName, datastore: config.datastoreType }, 'starting');
+    agent = await startPolicyAgent(config, datastore, log, () => void finish(1));
   } catch (err) {
     log.error({ err, code: (err as TortieError).code }, 'nft unusable');
+    await datastore.close().catch(() => undefined);
     return 1;
   }
-  const datastore = createDatastore(config, log);
-  return new Promise<number>((resolve) => {
-    let server: Server | undefined;
-    const finish = async (code: number) => {
-      await loop.stop();
-      server?.close();
-      await datastore.close().catch((err: unknown) => log.warn({ err }, 'closing the datastore failed'));
-      resolve(code);
-    };
-    const loop = new FelixLoop({
-      datastore,
-      nodeName: config.nodeName,
-      table,
-      log: log.child({ component: 'felix.loop' }),
-      onFatal: (err) => {
-        log.error({ err, code: (err as TortieError).code }, 'cannot program the dataplane, exiting (fail closed)');
-        void finish(1);
-      },
-    });
-    loop.start();
-    if (config.healthPort !== 0) server = startHealthServer(loop, config);
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void finish(0));
-  });
+  if (config.healthPort !== 0) server = startHealthServer(agent.loop, config);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void finish(0));
+  return exited;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
