@@ -3,13 +3,15 @@
  * the startup of `tortie node init`, then the node's parts side by side on
  * one datastore connection: routing (the BGP speaker with its routes and
  * tunnel devices) and policy (felix), with one /liveness and /readiness
- * for both. Runs until SIGTERM/SIGINT (exit 0; routes and rules stay, so
+ * for both; and the CNI agent, the plugin's fast path on a Unix socket. Runs until SIGTERM/SIGINT (exit 0; routes and rules stay, so
  * pods keep working while it restarts), or until a part cannot program the
  * kernel (exit 1: fail closed, the DaemonSet restarts it).
  */
 import type { Server } from 'node:http';
 import { parseSpeakerConfig, startSpeakerAgent, type RunningSpeaker } from '../../../bgp-speaker/src/main.js';
+import { startCniAgent, type CniAgent } from '../../../cni/src/agent/server.js';
 import { parseFelixConfig, startHealthServer, startPolicyAgent, type RunningPolicyAgent } from '../../../felix/src/main.js';
+import { CNI_AGENT_SOCKET, CNI_AGENT_SOCKET_ENV } from '../../../lib/contract.js';
 import { TortieError } from '../../../lib/errors.js';
 import { createLogger } from '../../../lib/log.js';
 import type { CommandContext } from '../context.js';
@@ -61,10 +63,12 @@ export async function runNodeAgent(ctx: CommandContext, env: Env, options: NodeR
   };
   let speaker: RunningSpeaker | null = null;
   let policy: RunningPolicyAgent | null = null;
+  let cniAgent: CniAgent | null = null;
   let server: Server | null = null;
   try {
     if (startupConfig.backend === 'bird') speaker = startSpeakerAgent(speakerConfig, datastore, log.child({ part: 'bgp' }), onFatal);
     policy = await startPolicyAgent(felixConfig, datastore, log.child({ part: 'felix' }), onFatal);
+    cniAgent = await startCniAgent({ log: log.child({ part: 'cni' }), socketPath: env[CNI_AGENT_SOCKET_ENV] || CNI_AGENT_SOCKET });
     const loop = policy.loop;
     if (felixConfig.healthPort !== 0) {
       server = startHealthServer({ get live() { return fatal === null && loop.live; }, get ready() { return fatal === null && loop.ready; } }, felixConfig);
@@ -72,6 +76,7 @@ export async function runNodeAgent(ctx: CommandContext, env: Env, options: NodeR
     await Promise.race([options.stopSignal ?? signalled(), failed]);
   } finally {
     server?.close();
+    await cniAgent?.close();
     await policy?.stop();
     await speaker?.stop();
   }

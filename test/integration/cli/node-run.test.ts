@@ -3,13 +3,16 @@
  * network namespace (its own interfaces, its own nftables), against a real
  * etcd forwarded into the namespace. It must register the node, run the BGP
  * speaker and the policy agent together, answer /readiness once the policy
- * table is programmed, and stop on SIGTERM with exit 0, leaving the table.
+ * table is programmed, serve the CNI plugin's socket, and stop on SIGTERM
+ * with exit 0, leaving the table.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAnswering } from '../../../cni/src/agent/client.js';
 import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
@@ -57,10 +60,11 @@ describe.skipIf(problem !== null)('tortie node run', () => {
 
   it('registers the node, runs the speaker and the policy agent, is ready, and stops on SIGTERM leaving the rules', async () => {
     const statusFile = join(dir, 'bgp-status.json');
+    const cniSocket = join(dir, 'cni', 'cni.sock');
     const child = h.spawnIn(host, '/usr/bin/env', [
       '-i', `PATH=${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, `ETCD_ENDPOINTS=${etcd.endpoint}`, 'NODENAME=node-r', 'AS=64512',
       'CALICO_IPV4POOL_CIDR=10.245.0.0/16', 'CALICO_IPV4POOL_IPIP=Never', `FELIX_HEALTHPORT=${HEALTH_PORT}`, 'FELIX_HEALTHHOST=127.0.0.1',
-      `TORTIE_STATUS_FILE=${statusFile}`, 'TORTIE_BGP_LISTEN_ADDRESS=192.0.2.20',
+      `TORTIE_STATUS_FILE=${statusFile}`, 'TORTIE_BGP_LISTEN_ADDRESS=192.0.2.20', `TORTIE_CNI_SOCKET=${cniSocket}`,
       process.execPath, join(repo, 'dist/cli/src/main.js'), 'node', 'run', '--nodename-file', join(dir, 'nodename'),
     ]);
     let output = '';
@@ -75,6 +79,7 @@ describe.skipIf(problem !== null)('tortie node run', () => {
       expect((await store.get(Kinds.Node, 'node-r'))?.spec).toMatchObject({ bgp: { ipv4Address: '192.0.2.20/24', asNumber: 64512 } });
       expect(await store.get(Kinds.IPPool, 'default-ipv4-ippool')).not.toBeNull();
       expect(await h.exec(host, 'nft', ['list', 'table', 'inet', 'tortie'])).toMatch(/chain /);
+      expect(await isAnswering(cniSocket)).toBe(true);
       await pollUntil('the speaker writes its status and listens on 179', async () => {
         const status = JSON.parse(await readFile(statusFile, 'utf8').catch(() => '{}')) as { node?: string; localAsn?: number };
         return status.node === 'node-r' && status.localAsn === 64512 && (await h.exec(host, 'ss', ['-Hltn', 'sport = :179'])).includes('192.0.2.20:179');
@@ -83,6 +88,7 @@ describe.skipIf(problem !== null)('tortie node run', () => {
       process.kill(child.pid!, 'SIGTERM');
       expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 15_000))])).toBe(0);
       expect(await h.exec(host, 'nft', ['list', 'table', 'inet', 'tortie'])).toMatch(/chain /);
+      expect(existsSync(cniSocket)).toBe(false);
     } finally {
       await stopProcess(child);
     }
