@@ -11,8 +11,11 @@
  * compare a desired rule with a listed one. Instead the shell remembers, per
  * chain, the desired rules it wrote and how the kernel listed them afterwards
  * (`ChainRecord`). A chain is unchanged when the kernel still lists it the way
- * it did after our write AND we still want the rules we wrote. A chain we have
- * no record of (restart, or changed by someone else) is rewritten.
+ * it did after our write AND we still want the rules we wrote. The listed form
+ * is learnt at the first read after a write, when the listing has the outline
+ * of what we wrote (chainOutline); nothing is read back just to learn it. A
+ * chain we have no record of (restart, or changed by someone else) is
+ * rewritten.
  *
  * Sets and maps: elements are compared in a canonical form (protocol numbers
  * as names, keys sorted); deletions use the kernel's own spelling, so a
@@ -72,6 +75,11 @@ export interface NftPlan {
   readonly kind: 'none' | 'incremental' | 'full';
   /** Chains whose rules this plan writes, with their desired key (the shell records them once it succeeds). */
   readonly writtenChains: ReadonlyMap<string, string>;
+  /**
+   * Chains written earlier but never read back, whose listing this plan's read
+   * showed to be ours (same outline, see chainOutline): name -> listed key.
+   */
+  readonly learnedChains: ReadonlyMap<string, string>;
   /** Counts for logs. */
   readonly summary: { chains: number; deletedChains: number; sets: number; deletedSets: number; elementsAdded: number; elementsDeleted: number };
 }
@@ -222,6 +230,7 @@ export function fullReplace(objects: readonly NftObject[]): NftPlan {
     kind: 'full',
     commands: [{ add: { table: TABLE } }, { delete: { table: TABLE } }, ...objects.map((o) => ({ add: o }))],
     writtenChains: new Map([...desired.chains].map(([name, c]) => [name, c.key])),
+    learnedChains: new Map(),
     summary: { ...EMPTY_SUMMARY, chains: desired.chains.size, sets: desired.sets.size + desired.maps.size },
   };
 }
@@ -239,8 +248,9 @@ export function planNft(
     /**
      * A chain written but not read back since (listedKey null) counts as
      * unchanged. True when `actual` is our own last transaction
-     * (actualFromObjects); false for a real read, where such a chain is
-     * rewritten so that its listed form can be learnt from a fresh write.
+     * (actualFromObjects). False for a real read: such a chain is kept, and
+     * its listed key learnt, when its listing has the outline of the rules we
+     * wrote (chainOutline); otherwise it is rewritten.
      */
     trustUnlearned?: boolean;
   } = {},
@@ -271,6 +281,7 @@ export function planNft(
   const removals: NftCommand[] = [];
   const deletions: NftCommand[] = [];
   const writtenChains = new Map<string, string>();
+  const learnedChains = new Map<string, string>();
 
   for (const [name, d] of desired.chains) {
     const a = actual.chains.get(name);
@@ -278,7 +289,15 @@ export function planNft(
       addChains.push({ add: { chain: d.chain } });
     } else {
       const record = records.get(name);
-      const unchanged = record !== undefined && record.desiredKey === d.key && (record.listedKey === null ? trustUnlearned : record.listedKey === a.listedKey);
+      let unchanged = false;
+      if (record !== undefined && record.desiredKey === d.key) {
+        if (record.listedKey !== null) unchanged = record.listedKey === a.listedKey;
+        else if (trustUnlearned) unchanged = true;
+        else if (chainOutline(a.rules) === chainOutline(d.rules)) {
+          unchanged = true;
+          learnedChains.set(name, a.listedKey);
+        }
+      }
       if (unchanged) continue;
       rules.push({ flush: { chain: { ...inTable, name } } });
     }
@@ -344,24 +363,65 @@ export function planNft(
   // Order: new chains (so jumps and map verdicts can name them), new sets and maps, element changes, rule rewrites,
   // then flush the chains that go (dropping their references), delete them, and delete the sets nobody references.
   const commands = [...addChains, ...addSets, ...elements, ...rules, ...removals, ...deletions];
-  return { kind: commands.length === 0 ? 'none' : 'incremental', commands, writtenChains, summary };
+  return { kind: commands.length === 0 ? 'none' : 'incremental', commands, writtenChains, learnedChains, summary };
+}
+
+/** Statements whose kind survives nft's listing unchanged (matches do not: nft drops implied ones, respells operators). */
+const OUTLINE_STATEMENTS = new Set(['accept', 'drop', 'return', 'jump', 'goto', 'counter', 'log', 'vmap', 'mangle']);
+
+/**
+ * What of a chain nft lists exactly as we wrote it: per rule its comment, its
+ * verdict-like statements (with jump and goto targets) and the named sets it
+ * references. A restart writes the whole table without reading it back (a read
+ * costs as much as the write); the first real read then takes a chain whose
+ * listing has this outline for ours and learns its listed key. Drift in that
+ * window that keeps every comment, verdict and set reference (a changed port
+ * in a match) goes unseen until the chain is next written; anything else (a
+ * flushed chain, an inserted, deleted or retargeted rule) is repaired.
+ */
+export function chainOutline(rules: readonly NftRuleObj[]): string {
+  return JSON.stringify(
+    rules.map((r) => {
+      const statements: string[] = [];
+      for (const s of r.expr) {
+        for (const [k, v] of Object.entries(s)) {
+          if (!OUTLINE_STATEMENTS.has(k)) continue;
+          const target = (k === 'jump' || k === 'goto') && v !== null && typeof v === 'object' && !Array.isArray(v) ? v['target'] : undefined;
+          statements.push(typeof target === 'string' ? `${k} ${target}` : k);
+        }
+      }
+      const refs: string[] = [];
+      collectSetReferences(r.expr, refs);
+      return [r.comment ?? null, statements, refs];
+    }),
+  );
+}
+
+function collectSetReferences(value: unknown, into: string[]): void {
+  if (typeof value === 'string') {
+    if (value.startsWith('@')) into.push(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectSetReferences(v, into);
+  } else if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) collectSetReferences(v, into);
+  }
 }
 
 /**
  * The chain records after a plan succeeded: chains it wrote get their desired
- * key and an unknown listed key (learned at the next read); chains it left
- * alone keep theirs; chains that are gone are forgotten.
+ * key and an unknown listed key (learned at the next read); chains whose
+ * listing the plan's read confirmed get that listed key; chains it left alone
+ * keep theirs; chains that are gone are forgotten.
  */
 export function recordsAfter(plan: NftPlan, previous: ReadonlyMap<string, ChainRecord>, desiredObjects: readonly NftObject[]): Map<string, ChainRecord> {
   const names = new Set(desiredObjects.flatMap((o) => ('chain' in o ? [o.chain.name] : [])));
   const next = new Map<string, ChainRecord>();
   for (const name of names) {
     const written = plan.writtenChains.get(name);
+    const prev = previous.get(name);
+    const learned = plan.learnedChains.get(name);
     if (written !== undefined) next.set(name, { desiredKey: written, listedKey: null });
-    else {
-      const prev = previous.get(name);
-      if (prev !== undefined) next.set(name, prev);
-    }
+    else if (prev !== undefined) next.set(name, learned !== undefined ? { desiredKey: prev.desiredKey, listedKey: learned } : prev);
   }
   return next;
 }
@@ -381,16 +441,4 @@ export function actualFromObjects(objects: readonly NftObject[], records: Readon
   const maps = new Map<string, ActualMap>();
   for (const [name, map] of d.maps) maps.set(name, { map, elements: new Map((map.elem ?? []).map((e) => [canonical(e[0]), { elem: e, value: canonical(e[1]) }])) });
   return { chains, sets, maps };
-}
-
-/** Records with the listed keys the kernel now shows filled in for chains just written (read back at once). */
-export function learnListedKeys(records: ReadonlyMap<string, ChainRecord>, actual: ActualTable | null): Map<string, ChainRecord> {
-  const next = new Map<string, ChainRecord>();
-  if (actual === null) return next;
-  for (const [name, r] of records) {
-    const a = actual.chains.get(name);
-    if (a === undefined) continue;
-    next.set(name, r.listedKey === null ? { desiredKey: r.desiredKey, listedKey: a.listedKey } : r);
-  }
-  return next;
 }

@@ -1,8 +1,10 @@
 /**
- * NftTable: the effectful half of applying a ruleset. apply() reads the
- * kernel's `inet tortie` (`nft -j list table`), plans with planNft (pure) and
- * runs the plan as ONE `nft -j -f -` transaction on stdin. It never names any
- * table but ours, so nothing outside `inet tortie` is touched.
+ * NftTable: the effectful half of applying a ruleset. apply() plans with
+ * planNft (pure) against what its last transaction wrote, or, at a resync,
+ * against the kernel's `inet tortie` (`nft -j list table`); knowing nothing
+ * (a restart) it replaces the table whole without reading it. It runs the plan
+ * as ONE `nft -j -f` transaction and never names any table but ours, so
+ * nothing outside `inet tortie` is touched.
  *
  * Failure: nft transactions are atomic, so a rejected one leaves the old
  * rules. The desired state stays dirty; `retryDelayMs()` says when to try
@@ -18,7 +20,7 @@ import { TortieError } from '../../../lib/errors.js';
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME } from '../../../lib/contract.js';
 import { commandFailureOf, runCommand, type CommandRunner } from '../../../lib/kernel/exec.js';
 import type { NftObject } from '../render/nft-json.js';
-import { actualFromObjects, learnListedKeys, parseNftList, planNft, recordsAfter, type ChainRecord, type NftPlan } from './kernel-plan.js';
+import { actualFromObjects, fullReplace, parseNftList, planNft, recordsAfter, type ChainRecord, type NftPlan } from './kernel-plan.js';
 
 export interface NftTableOptions {
   /** Runs `nft` (default: lib/kernel/exec.ts runCommand). */
@@ -208,7 +210,7 @@ export class NftTable {
   }
 
   /**
-   * Read, plan, write once. Returns what was done; 'none' writes nothing. On
+   * Plan (reading the kernel only at a resync), write once. Returns what was done; 'none' writes nothing. On
    * failure throws ERR_NFT_APPLY (details: stderr, offendingRule, failures,
    * fatal) and keeps the desired state dirty.
    */
@@ -218,14 +220,15 @@ export class NftTable {
     let plan: NftPlan | null = null;
     try {
       // Between resyncs the kernel holds what our last transaction wrote (transactions are atomic): plan against
-      // that and save the read, which costs as much as the write for a large table.
-      // A real read (start, resync, after a failure) rewrites chains whose listed form we never saw and reads
-      // the table back once after writing, so that drift can be told from our own writes later.
+      // that and save the read, which costs as much as the write for a large table. Knowing nothing (start, after a
+      // failure, forget()) the plan is a full replace whatever the kernel holds, so it is not read either. A real
+      // read (resync) learns how the kernel lists the chains we wrote since the last one, or rewrites them when the
+      // listing is not ours (kernel-plan.ts chainOutline); nothing is read back after a write.
       const fromMemory = this.written !== null;
       const known = new Map(this.records);
-      plan = fromMemory
-        ? planNft(desired, actualFromObjects(this.written!, known), known, { trustUnlearned: true })
-        : planNft(desired, (await this.readActual()).table, known);
+      if (fromMemory) plan = planNft(desired, actualFromObjects(this.written!, known), known, { trustUnlearned: true });
+      else if (known.size === 0) plan = fullReplace(desired);
+      else plan = planNft(desired, (await this.readActual()).table, known);
       if (plan.kind !== 'none') {
         const input = JSON.stringify({ nftables: plan.commands });
         this.log?.debug({ kind: plan.kind, summary: plan.summary, transaction: input.length > 20_000 ? `${input.slice(0, 20_000)}...` : input }, 'nft transaction');
@@ -233,7 +236,6 @@ export class NftTable {
         this.transactions++;
       }
       this.records = recordsAfter(plan, known, desired);
-      if (!fromMemory && plan.kind !== 'none') this.records = learnListedKeys(this.records, (await this.readActual()).table);
       this.written = desired;
       if (this.failures > 0) this.log?.info({ failures: this.failures }, 'nft apply recovered');
       this.failures = 0;
