@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accept, chain, drop, inTable, match, meta, payload, rule, TABLE, type NftCommand, type NftObject, type NftRuleObj } from '../render/nft-json.js';
-import { actualFromObjects, chainOutline, parseNftList, planNft, recordsAfter, type ActualTable, type ChainRecord } from './kernel-plan.js';
+import { actualFromObjects, chainOutline, parseNftList, planNft, recordsAfter, sameRules, transactionText, type ActualTable, type ChainRecord } from './kernel-plan.js';
 
 // A small table in the shape renderRuleset gives: base chain, dispatch map,
 // per-endpoint and per-policy chains, an address set and a named-port set.
@@ -104,7 +104,7 @@ describe('planNft', () => {
     const first = planNft(objs, null, new Map());
     const records = recordsAfter(first, new Map(), objs);
     expect([...records.values()].every((r) => r.listedKey === null)).toBe(true);
-    expect(planNft(objs, actualFromObjects(objs, records), records, { trustUnlearned: true }).kind).toBe('none');
+    expect(planNft(objs, actualFromObjects(objs), records, { trustUnlearned: true }).kind).toBe('none');
     const fromKernel = planNft(objs, parseNftList(listed(objs)), records);
     expect(fromKernel.kind).toBe('none');
     expect([...fromKernel.learnedChains.keys()]).toEqual(['forward', 'tw-tora', 'pi-knp/x/p']);
@@ -137,7 +137,7 @@ describe('planNft', () => {
 
   it('plans from our own last write like from the kernel', () => {
     const { records } = settle(table());
-    const fromMemory = planNft(table({ members: ['10.0.1.1', '10.0.3.3'] }), actualFromObjects(table(), records), records, { trustUnlearned: true });
+    const fromMemory = planNft(table({ members: ['10.0.1.1', '10.0.3.3'] }), actualFromObjects(table()), records, { trustUnlearned: true });
     expect(verbs(fromMemory.commands)).toEqual(['delete element sel4-1', 'add element sel4-1']);
   });
 
@@ -196,6 +196,34 @@ describe('planNft', () => {
     const after = recordsAfter(p, records, next);
     expect(after.get('pi-knp/x/p')!.listedKey).toBeNull();
     expect(after.get('forward')).toEqual(records.get('forward'));
+  });
+});
+
+describe('transactionText and sameRules', () => {
+  it('the transaction text is JSON.stringify of the commands, byte for byte', () => {
+    const p = planNft(table(), null, new Map());
+    expect(transactionText(p.commands)).toBe(JSON.stringify({ nftables: p.commands }));
+    const { actual, records } = settle(table());
+    const q = planNft(table({ policyRules: 3, members: ['10.0.9.9'] }), actual, records);
+    expect(transactionText(q.commands)).toBe(JSON.stringify({ nftables: q.commands }));
+  });
+
+  it('rules are the same when they are the same objects or serialise alike, in order', () => {
+    const a = table().flatMap((o) => ('rule' in o ? [o.rule] : []));
+    const b = table().flatMap((o) => ('rule' in o ? [o.rule] : []));
+    expect(a[0]).not.toBe(b[0]);
+    expect(sameRules(a, a)).toBe(true);
+    expect(sameRules(a, b)).toBe(true);
+    expect(sameRules(a, [...b].reverse())).toBe(false);
+    expect(sameRules(a, b.slice(1))).toBe(false);
+  });
+
+  it('an update planned against our own last write skips the sets and maps that are the very objects written', () => {
+    const objs = table();
+    const records = recordsAfter(planNft(objs, null, new Map()), new Map(), objs);
+    const next = objs.map((o) => ('set' in o && o.set.name === 'sel4-1' ? { set: { ...o.set, elem: ['10.0.5.5'] } } : o));
+    const p = planNft(next, actualFromObjects(objs), records, { trustUnlearned: true });
+    expect(verbs(p.commands)).toEqual(['delete element sel4-1', 'add element sel4-1']);
   });
 });
 

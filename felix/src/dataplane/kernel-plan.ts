@@ -42,8 +42,8 @@ import {
 
 /** What we remember about a chain we wrote. */
 export interface ChainRecord {
-  /** Key of the desired rules we wrote (chainKey of desired). */
-  readonly desiredKey: string;
+  /** The desired rules we wrote (compared by identity first, then by their JSON: see sameRules). */
+  readonly rules: readonly NftRuleObj[];
   /** Key of the rules as the kernel listed them after the write; null until the next read. */
   readonly listedKey: string | null;
 }
@@ -73,8 +73,8 @@ export interface ActualTable {
 export interface NftPlan {
   readonly commands: NftCommand[];
   readonly kind: 'none' | 'incremental' | 'full';
-  /** Chains whose rules this plan writes, with their desired key (the shell records them once it succeeds). */
-  readonly writtenChains: ReadonlyMap<string, string>;
+  /** Chains whose rules this plan writes, with those rules (the shell records them once it succeeds). */
+  readonly writtenChains: ReadonlyMap<string, readonly NftRuleObj[]>;
   /**
    * Chains written earlier but never read back, whose listing this plan's read
    * showed to be ours (same outline, see chainOutline): name -> listed key.
@@ -86,7 +86,7 @@ export interface NftPlan {
 
 /** The desired objects grouped by kind. */
 interface DesiredTable {
-  chains: Map<string, { chain: NftChainObj; rules: NftRuleObj[]; key: string }>;
+  chains: Map<string, { chain: NftChainObj; rules: NftRuleObj[] }>;
   sets: Map<string, NftSetObj>;
   maps: Map<string, NftMapObj>;
 }
@@ -119,17 +119,46 @@ function canonicalElement(set: NftSetObj, elem: NftExpr): string {
 }
 
 /**
- * Identity of a chain's content. Plain JSON.stringify (not `canonical`) because
- * it is only compared with keys made the same way from the same source: desired
- * with desired (the renderer is deterministic), listed with listed (nft's
- * output is); and it is the hot path of a full resync.
+ * Identity of a listed chain's content. Plain JSON.stringify (not `canonical`)
+ * because it is only compared with keys made the same way from nft's listing,
+ * which is deterministic.
  */
 export function chainKey(chain: NftChainObj, rules: readonly NftRuleObj[]): string {
   return JSON.stringify([chain.name, chain.type, chain.hook, chain.prio, chain.policy, rules.map((r) => [r.expr, r.comment])]);
 }
 
-function chainShape(c: NftChainObj): Record<string, unknown> {
-  return { name: c.name, type: c.type, hook: c.hook, prio: c.prio, policy: c.policy };
+/**
+ * A desired rule's JSON, made once per rule object. The renderer hands back the
+ * same objects for what did not change, so an update compares most rules by
+ * identity and serialises only new ones; the transaction text reuses it too.
+ * A WeakMap, not a field: rule objects are plain nft JSON and stay so.
+ */
+const ruleTexts = new WeakMap<NftRuleObj, string>();
+export function ruleText(rule: NftRuleObj): string {
+  let text = ruleTexts.get(rule);
+  if (text === undefined) {
+    text = JSON.stringify(rule);
+    ruleTexts.set(rule, text);
+  }
+  return text;
+}
+
+/** Same desired rules: the same objects, or rules that serialise alike (the renderer is deterministic). */
+export function sameRules(a: readonly NftRuleObj[], b: readonly NftRuleObj[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && ruleText(a[i]!) !== ruleText(b[i]!)) return false;
+  return true;
+}
+
+/** `{"nftables": [...]}` for `nft -j -f`: JSON.stringify's bytes, with each rule's text made once (ruleText). */
+export function transactionText(commands: readonly NftCommand[]): string {
+  const parts = commands.map((c) => ('add' in c && 'rule' in c.add ? `{"add":{"rule":${ruleText(c.add.rule)}}}` : JSON.stringify(c)));
+  return `{"nftables":[${parts.join(',')}]}`;
+}
+
+function sameChainShape(a: NftChainObj, b: NftChainObj): boolean {
+  return a.name === b.name && a.type === b.type && a.hook === b.hook && a.prio === b.prio && a.policy === b.policy;
 }
 function setShape(s: NftSetObj): string {
   return canonical({ type: s.type, flags: [...(s.flags ?? [])].sort() });
@@ -138,12 +167,26 @@ function mapShape(m: NftMapObj): string {
   return canonical({ type: m.type, map: m.map });
 }
 
+/**
+ * Grouped once per objects array: an update plans against the array the last
+ * one wrote (actualFromObjects), which was grouped as that one's desired state.
+ */
+const grouped = new WeakMap<readonly NftObject[], DesiredTable>();
 function groupDesired(objects: readonly NftObject[]): DesiredTable {
+  let t = grouped.get(objects);
+  if (t === undefined) {
+    t = groupObjects(objects);
+    grouped.set(objects, t);
+  }
+  return t;
+}
+
+function groupObjects(objects: readonly NftObject[]): DesiredTable {
   const t: DesiredTable = { chains: new Map(), sets: new Map(), maps: new Map() };
   const rulesOf = new Map<string, NftRuleObj[]>();
   for (const o of objects) {
     if ('chain' in o) {
-      t.chains.set(o.chain.name, { chain: o.chain, rules: [], key: '' });
+      t.chains.set(o.chain.name, { chain: o.chain, rules: [] });
       rulesOf.set(o.chain.name, []);
     } else if ('set' in o) t.sets.set(o.set.name, o.set);
     else if ('map' in o) t.maps.set(o.map.name, o.map);
@@ -153,10 +196,7 @@ function groupDesired(objects: readonly NftObject[]): DesiredTable {
       list.push(o.rule);
     }
   }
-  for (const [name, entry] of t.chains) {
-    entry.rules = rulesOf.get(name) ?? [];
-    entry.key = chainKey(entry.chain, entry.rules);
-  }
+  for (const [name, entry] of t.chains) entry.rules = rulesOf.get(name) ?? [];
   return t;
 }
 
@@ -229,7 +269,7 @@ export function fullReplace(objects: readonly NftObject[]): NftPlan {
   return {
     kind: 'full',
     commands: [{ add: { table: TABLE } }, { delete: { table: TABLE } }, ...objects.map((o) => ({ add: o }))],
-    writtenChains: new Map([...desired.chains].map(([name, c]) => [name, c.key])),
+    writtenChains: new Map([...desired.chains].map(([name, c]) => [name, c.rules])),
     learnedChains: new Map(),
     summary: { ...EMPTY_SUMMARY, chains: desired.chains.size, sets: desired.sets.size + desired.maps.size },
   };
@@ -246,11 +286,12 @@ export function planNft(
   records: ReadonlyMap<string, ChainRecord>,
   options: {
     /**
-     * A chain written but not read back since (listedKey null) counts as
-     * unchanged. True when `actual` is our own last transaction
-     * (actualFromObjects). False for a real read: such a chain is kept, and
-     * its listed key learnt, when its listing has the outline of the rules we
-     * wrote (chainOutline); otherwise it is rewritten.
+     * `actual` is our own last transaction (actualFromObjects): a chain whose
+     * record holds the rules we want is unchanged, listed or not. False for a
+     * real read: a chain is unchanged when it lists as it did at the last read;
+     * one not read since it was written is kept, and its listed key learnt,
+     * when its listing has the outline of the rules we wrote (chainOutline),
+     * and rewritten otherwise.
      */
     trustUnlearned?: boolean;
   } = {},
@@ -262,15 +303,15 @@ export function planNft(
   // Shapes that cannot be patched in place.
   for (const [name, d] of desired.chains) {
     const a = actual.chains.get(name);
-    if (a !== undefined && canonical(chainShape(a.chain)) !== canonical(chainShape(d.chain))) return fullReplace(desiredObjects);
+    if (a !== undefined && !sameChainShape(a.chain, d.chain)) return fullReplace(desiredObjects);
   }
   for (const [name, d] of desired.sets) {
     const a = actual.sets.get(name);
-    if ((a !== undefined && setShape(a.set) !== setShape(d)) || actual.maps.has(name)) return fullReplace(desiredObjects);
+    if ((a !== undefined && a.set !== d && setShape(a.set) !== setShape(d)) || actual.maps.has(name)) return fullReplace(desiredObjects);
   }
   for (const [name, d] of desired.maps) {
     const a = actual.maps.get(name);
-    if ((a !== undefined && mapShape(a.map) !== mapShape(d)) || actual.sets.has(name)) return fullReplace(desiredObjects);
+    if ((a !== undefined && a.map !== d && mapShape(a.map) !== mapShape(d)) || actual.sets.has(name)) return fullReplace(desiredObjects);
   }
 
   const summary = { ...EMPTY_SUMMARY };
@@ -280,7 +321,7 @@ export function planNft(
   const rules: NftCommand[] = [];
   const removals: NftCommand[] = [];
   const deletions: NftCommand[] = [];
-  const writtenChains = new Map<string, string>();
+  const writtenChains = new Map<string, readonly NftRuleObj[]>();
   const learnedChains = new Map<string, string>();
 
   for (const [name, d] of desired.chains) {
@@ -290,9 +331,9 @@ export function planNft(
     } else {
       const record = records.get(name);
       let unchanged = false;
-      if (record !== undefined && record.desiredKey === d.key) {
-        if (record.listedKey !== null) unchanged = record.listedKey === a.listedKey;
-        else if (trustUnlearned) unchanged = true;
+      if (record !== undefined && sameRules(record.rules, d.rules)) {
+        if (trustUnlearned) unchanged = true;
+        else if (record.listedKey !== null) unchanged = record.listedKey === a.listedKey;
         else if (chainOutline(a.rules) === chainOutline(d.rules)) {
           unchanged = true;
           learnedChains.set(name, a.listedKey);
@@ -302,7 +343,7 @@ export function planNft(
       rules.push({ flush: { chain: { ...inTable, name } } });
     }
     for (const r of d.rules) rules.push({ add: { rule: r } });
-    writtenChains.set(name, d.key);
+    writtenChains.set(name, d.rules);
     summary.chains++;
   }
 
@@ -313,6 +354,7 @@ export function planNft(
       summary.sets++;
       continue;
     }
+    if (a.set === d) continue; // planning against our own last write, which held this very object
     const want = new Map((d.elem ?? []).map((e) => [canonicalElement(d, e), e]));
     const stale = [...a.elements].filter(([k]) => !want.has(k)).map(([, e]) => e);
     const fresh = [...want].filter(([k]) => !a.elements.has(k)).map(([, e]) => e);
@@ -329,6 +371,7 @@ export function planNft(
       summary.sets++;
       continue;
     }
+    if (a.map === d) continue;
     const want = new Map((d.elem ?? []).map((e) => [canonical(e[0]), { elem: e, value: canonical(e[1]) }]));
     const stale: [string, NftExpr][] = [];
     const fresh: [string, NftExpr][] = [];
@@ -414,31 +457,48 @@ function collectSetReferences(value: unknown, into: string[]): void {
  * keep theirs; chains that are gone are forgotten.
  */
 export function recordsAfter(plan: NftPlan, previous: ReadonlyMap<string, ChainRecord>, desiredObjects: readonly NftObject[]): Map<string, ChainRecord> {
-  const names = new Set(desiredObjects.flatMap((o) => ('chain' in o ? [o.chain.name] : [])));
+  const names = groupDesired(desiredObjects).chains.keys();
   const next = new Map<string, ChainRecord>();
   for (const name of names) {
     const written = plan.writtenChains.get(name);
     const prev = previous.get(name);
     const learned = plan.learnedChains.get(name);
-    if (written !== undefined) next.set(name, { desiredKey: written, listedKey: null });
-    else if (prev !== undefined) next.set(name, learned !== undefined ? { desiredKey: prev.desiredKey, listedKey: learned } : prev);
+    if (written !== undefined) next.set(name, { rules: written, listedKey: null });
+    else if (prev !== undefined) next.set(name, learned !== undefined ? { rules: prev.rules, listedKey: learned } : prev);
   }
   return next;
 }
 
 /**
  * The table as we last wrote it, for planning without reading the kernel: what
- * a successful transaction leaves is exactly what it said. Chains carry the
- * listed key we learnt for them (so they compare equal to their records);
- * drift is found at the next real read (NftTable.resync).
+ * a successful transaction leaves is exactly what it said. Plan against it
+ * with `trustUnlearned` (listed keys are not compared); drift is found at the
+ * next real read (NftTable.resync). Made once per objects array.
  */
-export function actualFromObjects(objects: readonly NftObject[], records: ReadonlyMap<string, ChainRecord>): ActualTable {
+const fromObjects = new WeakMap<readonly NftObject[], ActualTable>();
+export function actualFromObjects(objects: readonly NftObject[]): ActualTable {
+  let table = fromObjects.get(objects);
+  if (table === undefined) {
+    table = tableFromObjects(objects);
+    fromObjects.set(objects, table);
+  }
+  return table;
+}
+
+function tableFromObjects(objects: readonly NftObject[]): ActualTable {
   const d = groupDesired(objects);
   const chains = new Map<string, ActualChain>();
-  for (const [name, c] of d.chains) chains.set(name, { chain: c.chain, rules: c.rules, listedKey: records.get(name)?.listedKey ?? c.key });
+  for (const [name, c] of d.chains) chains.set(name, { chain: c.chain, rules: c.rules, listedKey: '' });
+  // Elements are keyed only for the sets and maps an update changes (see planNft: an unchanged one is the same object).
   const sets = new Map<string, ActualSet>();
-  for (const [name, set] of d.sets) sets.set(name, { set, elements: new Map((set.elem ?? []).map((e) => [canonicalElement(set, e), e])) });
+  for (const [name, set] of d.sets) {
+    let elements: Map<string, NftExpr> | undefined;
+    sets.set(name, { set, get elements() { return (elements ??= new Map((set.elem ?? []).map((e) => [canonicalElement(set, e), e]))); } });
+  }
   const maps = new Map<string, ActualMap>();
-  for (const [name, map] of d.maps) maps.set(name, { map, elements: new Map((map.elem ?? []).map((e) => [canonical(e[0]), { elem: e, value: canonical(e[1]) }])) });
+  for (const [name, map] of d.maps) {
+    let elements: Map<string, { elem: [string, NftExpr]; value: string }> | undefined;
+    maps.set(name, { map, get elements() { return (elements ??= new Map((map.elem ?? []).map((e) => [canonical(e[0]), { elem: e, value: canonical(e[1]) }]))); } });
+  }
   return { chains, sets, maps };
 }
