@@ -1,6 +1,7 @@
 /**
  * The policy agent's loop (STYLE.md §1): datastore watches → typed model
- * (PolicyStore) → calculatePolicy → renderRuleset → NftTable.apply().
+ * (PolicyStore) → calculatePolicy (PolicyCalculator: the same result, with a
+ * memo of the last one) → renderRuleset → NftTable.apply().
  *
  * - In-sync gate: nothing is written to the kernel before every watch has
  *   delivered its first complete list (`synced`).
@@ -17,7 +18,7 @@ import type { Logger } from 'pino';
 import { formatIssues, validateAs } from '../../crds/src/index.js';
 import { Kinds, type KindInfo } from '../../lib/datastore/kinds.js';
 import type { Datastore, StoredObject, WatchEvent } from '../../lib/datastore/types.js';
-import { calculatePolicy } from './calc/calculate-policy.js';
+import { PolicyCalculator } from './calc/calculate-policy.js';
 import { PolicyStore, type SnapshotUpdate } from './calc/snapshot.js';
 import type { FelixPolicyConfig } from './model/config.js';
 import { fromFelixConfiguration } from './model/config.js';
@@ -104,6 +105,8 @@ const objectKey = (o: StoredObject) => `${o.metadata.namespace ?? ''}/${o.metada
 
 export class FelixLoop {
   private readonly store: PolicyStore;
+  /** calculatePolicy with a memo of the previous calculation: an update recomputes what it touches. */
+  private readonly calculator = new PolicyCalculator();
   private readonly log: Logger | undefined;
   private readonly coalesceMs: number;
   private readonly kinds: { kind: KindInfo; convert: Converter }[];
@@ -280,7 +283,7 @@ export class FelixLoop {
   private async applyOnce(): Promise<void> {
     this.pending = false;
     const snapshot = this.store.snapshot();
-    const objects = renderRuleset(calculatePolicy(snapshot));
+    const objects = renderRuleset(this.calculator.calculate(snapshot));
     this.options.table.setDesired(objects);
     try {
       const r = await this.options.table.apply();

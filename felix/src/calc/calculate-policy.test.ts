@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { endpointKey } from '../model/endpoints.js';
-import { calculatePolicy } from './calculate-policy.js';
+import { caseSnapshots, loadNetpolCases } from '../conformance/netpol-cases.js';
+import { calculatePolicy, PolicyCalculator } from './calculate-policy.js';
 import { HISTORY, k8s, pod, SCENARIOS, tortie } from './scenarios.test-helpers.js';
 import { PolicyStore, updateKeys, type PolicySnapshot, type SnapshotUpdate } from './snapshot.js';
 
@@ -31,8 +32,10 @@ function diff(from: PolicySnapshot, to: PolicySnapshot): SnapshotUpdate[] {
 const states = HISTORY;
 const expected = states.map((s) => JSON.stringify(calculatePolicy(s)));
 
+/** Replays through a fresh calculation per state and through one PolicyCalculator kept across them (its memo). */
 function replay(order: number[], duplicate: boolean): void {
   const store = new PolicyStore('node1');
+  const kept = new PolicyCalculator();
   let current = states[0]!;
   for (const i of order) {
     for (const u of diff(current, states[i]!)) {
@@ -41,8 +44,39 @@ function replay(order: number[], duplicate: boolean): void {
     }
     current = states[i]!;
     expect(JSON.stringify(calculatePolicy(store.snapshot()))).toBe(expected[i]);
+    expect(JSON.stringify(kept.calculate(store.snapshot()))).toBe(expected[i]);
   }
 }
+
+describe('PolicyCalculator', () => {
+  it('gives what a fresh calculation gives at every step of every netpol case, kept across the cases', () => {
+    const file = loadNetpolCases();
+    const kept = new PolicyCalculator();
+    let steps = 0;
+    for (const c of file.cases) {
+      for (const { snapshot } of caseSnapshots(file, c)) {
+        expect(JSON.stringify(kept.calculate(snapshot))).toBe(JSON.stringify(calculatePolicy(snapshot)));
+        steps++;
+      }
+    }
+    expect(steps).toBeGreaterThan(20);
+  });
+
+  it('hands back the very same objects for what did not change, and new ones for what did', () => {
+    const kept = new PolicyCalculator();
+    const first = kept.calculate(mixed);
+    const again = kept.calculate({ ...mixed, endpoints: [...mixed.endpoints].reverse() });
+    first.policyChains.forEach((c, i) => expect(again.policyChains[i]).toBe(c));
+    first.sets.forEach((s, i) => expect(again.sets[i]).toBe(s));
+    first.workloads.forEach((w, i) => expect(again.workloads[i]).toBe(w));
+    const changed = mixed.policies[0]!;
+    const next = kept.calculate({ ...mixed, policies: [{ ...changed }, ...mixed.policies.slice(1)] });
+    const rebuilt = next.policyChains.filter((c) => c.policyId === changed.id);
+    expect(rebuilt.length).toBeGreaterThan(0);
+    for (const c of rebuilt) expect(first.policyChains).not.toContain(c);
+    expect(next.policyChains.filter((c) => c.policyId !== changed.id).every((c) => first.policyChains.includes(c))).toBe(true);
+  });
+});
 
 describe('calculatePolicy depends on the current state only', () => {
   it('gives the same result for updates played forward', () => replay([1, 2, 3, 4, 5, 6], false));

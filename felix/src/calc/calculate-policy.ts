@@ -28,7 +28,7 @@ import type {
   PolicyChain,
   PortRange,
 } from './desired.js';
-import { MemberIndex } from './member-index.js';
+import { equalities, MemberIndex } from './member-index.js';
 import { addressSetName, hostEndpointChainName, namedPortSetName, policyChainName, workloadChainName } from './names.js';
 import type { PolicySnapshot } from './snapshot.js';
 
@@ -59,81 +59,202 @@ const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
  * selectors share one set whatever policy they come from.
  */
 export function calculatePolicy(snapshot: PolicySnapshot): DesiredPolicyState {
-  const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
-  const saLabels = new Map(snapshot.serviceAccounts.map((s) => [endpointKey(s), s.labels]));
-
-  const members: Member[] = [];
-  const locals: LocalEndpoint[] = [];
-  for (const ep of [...snapshot.endpoints].sort((a, b) => cmp(endpointKey(a), endpointKey(b)))) {
-    const labels = effectiveEndpointLabels(
-      ep,
-      nsLabels.get(ep.namespace),
-      ep.serviceAccount === null ? undefined : saLabels.get(`${ep.namespace}/${ep.serviceAccount}`),
-    );
-    members.push({ labels, cidrs: hostCidrs([...ep.ipv4, ...ep.ipv6]), ports: ep.ports });
-    if (ep.node === snapshot.nodeName) {
-      locals.push({ id: endpointKey(ep), interfaceName: ep.interfaceName, labels, ipv4: sortAddrs(ep.ipv4), ipv6: sortAddrs(ep.ipv6), isHost: false });
-    }
-  }
-  for (const hep of [...snapshot.hostEndpoints].sort((a, b) => cmp(a.name, b.name))) {
-    members.push({ labels: hep.labels, cidrs: hostCidrs(hep.expectedIps), ports: hep.ports });
-    // A host endpoint found only by expectedIPs (no interfaceName) is not enforced yet; `*` is all interfaces.
-    if (hep.node === snapshot.nodeName && hep.interfaceName !== null) {
-      locals.push({ id: hep.name, interfaceName: hep.interfaceName, labels: hep.labels, ipv4: [], ipv6: [], isHost: true });
-    }
-  }
-  for (const ns of [...snapshot.networkSets].sort((a, b) => cmp(a.name, b.name))) {
-    members.push({ labels: ns.labels, cidrs: ns.nets.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== null), ports: [] });
-  }
-
-  const policiesByStage = new Map<PolicyStage, PolicyModel[]>(STAGES.map((s) => [s, []]));
-  for (const p of snapshot.policies) policiesByStage.get(p.stage)?.push(p);
-  for (const list of policiesByStage.values()) list.sort(comparePolicies);
-
-  const sets = new SetBuilder(members);
-  const chains = new Map<string, PolicyChain>();
-  const plan = (ep: LocalEndpoint, direction: Direction): DirectionPlan => {
-    const stages: { stage: PolicyStage; chains: string[] }[] = [];
-    for (const stage of STAGES) {
-      const names: string[] = [];
-      for (const policy of policiesByStage.get(stage) ?? []) {
-        if (!policy.types.includes(direction) || !matchSelector(policy.selector, ep.labels)) continue;
-        const name = policyChainName(policy.id, direction);
-        if (!chains.has(name)) chains.set(name, compilePolicyChain(policy, direction, name, sets));
-        names.push(name);
-      }
-      if (names.length > 0) stages.push({ stage, chains: names });
-    }
-    // Calico: a workload with no policy is open; a host endpoint with none is closed (failsafes aside).
-    return { stages, fallthrough: ep.isHost ? 'drop' : 'allow' };
-  };
-
-  const workloads: EndpointPlan[] = [];
-  const hostEndpoints: EndpointPlan[] = [];
-  const seenInterfaces = new Set<string>();
-  // Two endpoints claiming one interface (a stale WorkloadEndpoint): the first by id wins, deterministically.
-  for (const ep of [...locals].sort((a, b) => cmp(a.interfaceName, b.interfaceName) || cmp(a.id, b.id))) {
-    if (seenInterfaces.has(ep.interfaceName)) continue;
-    seenInterfaces.add(ep.interfaceName);
-    const p: EndpointPlan = {
-      id: ep.id,
-      interfaceName: ep.interfaceName,
-      ipv4: ep.ipv4,
-      ipv6: ep.ipv6,
-      ingress: plan(ep, 'ingress'),
-      egress: plan(ep, 'egress'),
-    };
-    (ep.isHost ? hostEndpoints : workloads).push(p);
-  }
-
-  return {
-    workloads,
-    hostEndpoints,
-    policyChains: [...chains.values()].sort((a, b) => cmp(a.name, b.name)),
-    sets: sets.all(),
-    failsafe: { inbound: snapshot.config.failsafeInboundHostPorts, outbound: snapshot.config.failsafeOutboundHostPorts },
-  };
+  return new PolicyCalculator().calculate(snapshot);
 }
+
+/** More changed members than this and the set contents are recomputed whole (cheaper than testing each set). */
+const MAX_CHANGED_MEMBERS_TRACKED = 64;
+
+/**
+ * calculatePolicy for a stream of snapshots, doing for each only the work
+ * what changed since the previous one needs (Felix's calc graph, by memo):
+ *   - a policy's compiled chains are kept per PolicyModel object (the store
+ *     hands out the same object until the policy changes);
+ *   - a set's members are kept until an endpoint, host endpoint or network set
+ *     whose old or new labels its selector matches changes;
+ *   - the policies of a local endpoint are found through an index of policy
+ *     selectors by their `key == value` conjuncts, not by testing every policy;
+ *   - what is unchanged comes back as the very same objects (EndpointPlan,
+ *     PolicyChain, IpSet), which the renderer and the planner compare by
+ *     identity.
+ * The result is always exactly calculatePolicy(snapshot) (tests replay
+ * histories forward, reversed, duplicated and squashed through one calculator
+ * and compare): the memo only decides what is recomputed.
+ */
+export class PolicyCalculator {
+  /** Per member key: what it was made from, and the member. */
+  private members = new Map<string, { source: object; context: readonly (Labels | undefined)[]; member: Member }>();
+  private readonly compiled = new WeakMap<PolicyModel, Map<Direction, { chain: PolicyChain; requests: readonly NamedRequest[] }>>();
+  private sets = new Map<string, CachedSet>();
+  private plans = new Map<string, { text: string; plan: EndpointPlan }>();
+
+  calculate(snapshot: PolicySnapshot): DesiredPolicyState {
+    const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
+    const saLabels = new Map(snapshot.serviceAccounts.map((s) => [endpointKey(s), s.labels]));
+
+    const previousMembers = this.members;
+    const nextMembers = new Map<string, { source: object; context: readonly (Labels | undefined)[]; member: Member }>();
+    const changedLabels: Labels[] = [];
+    const member = (key: string, source: object, context: readonly (Labels | undefined)[], make: () => Member): Member => {
+      const prev = previousMembers.get(key);
+      if (prev !== undefined && prev.source === source && prev.context.length === context.length && prev.context.every((c, i) => c === context[i])) {
+        nextMembers.set(key, prev);
+        return prev.member;
+      }
+      const m = make();
+      if (prev !== undefined) changedLabels.push(prev.member.labels);
+      changedLabels.push(m.labels);
+      nextMembers.set(key, { source, context, member: m });
+      return m;
+    };
+
+    const members: Member[] = [];
+    const locals: LocalEndpoint[] = [];
+    for (const ep of [...snapshot.endpoints].sort((a, b) => cmp(endpointKey(a), endpointKey(b)))) {
+      const ns = nsLabels.get(ep.namespace);
+      const sa = ep.serviceAccount === null ? undefined : saLabels.get(`${ep.namespace}/${ep.serviceAccount}`);
+      const m = member(`ep ${endpointKey(ep)}`, ep, [ns, sa], () => ({ labels: effectiveEndpointLabels(ep, ns, sa), cidrs: hostCidrs([...ep.ipv4, ...ep.ipv6]), ports: ep.ports }));
+      members.push(m);
+      if (ep.node === snapshot.nodeName) {
+        locals.push({ id: endpointKey(ep), interfaceName: ep.interfaceName, labels: m.labels, ipv4: sortAddrs(ep.ipv4), ipv6: sortAddrs(ep.ipv6), isHost: false });
+      }
+    }
+    for (const hep of [...snapshot.hostEndpoints].sort((a, b) => cmp(a.name, b.name))) {
+      members.push(member(`hep ${hep.name}`, hep, [], () => ({ labels: hep.labels, cidrs: hostCidrs(hep.expectedIps), ports: hep.ports })));
+      // A host endpoint found only by expectedIPs (no interfaceName) is not enforced yet; `*` is all interfaces.
+      if (hep.node === snapshot.nodeName && hep.interfaceName !== null) {
+        locals.push({ id: hep.name, interfaceName: hep.interfaceName, labels: hep.labels, ipv4: [], ipv6: [], isHost: true });
+      }
+    }
+    for (const ns of [...snapshot.networkSets].sort((a, b) => cmp(a.name, b.name))) {
+      members.push(member(`net ${ns.name}`, ns, [], () => ({ labels: ns.labels, cidrs: ns.nets.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== null), ports: [] })));
+    }
+    for (const [key, prev] of previousMembers) if (!nextMembers.has(key)) changedLabels.push(prev.member.labels);
+    this.members = nextMembers;
+
+    // Set contents survive unless a changed member (old or new labels) is one their selector picks.
+    if (changedLabels.length > MAX_CHANGED_MEMBERS_TRACKED) this.sets = new Map();
+    else if (changedLabels.length > 0) {
+      for (const [name, cached] of this.sets) {
+        if (cached.selector !== null && changedLabels.some((l) => matchSelector(cached.selector!, l))) this.sets.delete(name);
+      }
+    }
+    const sets = new SetBuilder(members, this.sets);
+
+    const ordered = STAGES.flatMap((stage) => snapshot.policies.filter((p) => p.stage === stage).sort(comparePolicies));
+    const index = new PolicyIndex(ordered);
+    const chains = new Map<string, PolicyChain>();
+    const chainOf = (policy: PolicyModel, direction: Direction): string => {
+      const name = policyChainName(policy.id, direction);
+      if (!chains.has(name)) chains.set(name, this.compile(policy, direction, name, sets));
+      return name;
+    };
+    const plan = (ep: LocalEndpoint, direction: Direction, applicable: readonly PolicyModel[]): DirectionPlan => {
+      const stages: { stage: PolicyStage; chains: string[] }[] = [];
+      for (const policy of applicable) {
+        if (!policy.types.includes(direction)) continue;
+        const last = stages[stages.length - 1];
+        if (last !== undefined && last.stage === policy.stage) last.chains.push(chainOf(policy, direction));
+        else stages.push({ stage: policy.stage, chains: [chainOf(policy, direction)] });
+      }
+      // Calico: a workload with no policy is open; a host endpoint with none is closed (failsafes aside).
+      return { stages, fallthrough: ep.isHost ? 'drop' : 'allow' };
+    };
+
+    const workloads: EndpointPlan[] = [];
+    const hostEndpoints: EndpointPlan[] = [];
+    const seenInterfaces = new Set<string>();
+    const nextPlans = new Map<string, { text: string; plan: EndpointPlan }>();
+    // Two endpoints claiming one interface (a stale WorkloadEndpoint): the first by id wins, deterministically.
+    for (const ep of [...locals].sort((a, b) => cmp(a.interfaceName, b.interfaceName) || cmp(a.id, b.id))) {
+      if (seenInterfaces.has(ep.interfaceName)) continue;
+      seenInterfaces.add(ep.interfaceName);
+      const applicable = index.selecting(ep.labels);
+      let p: EndpointPlan = {
+        id: ep.id,
+        interfaceName: ep.interfaceName,
+        ipv4: ep.ipv4,
+        ipv6: ep.ipv6,
+        ingress: plan(ep, 'ingress', applicable),
+        egress: plan(ep, 'egress', applicable),
+      };
+      const key = `${ep.isHost ? 'host' : 'workload'} ${ep.interfaceName}`;
+      const text = JSON.stringify(p);
+      const prev = this.plans.get(key);
+      if (prev !== undefined && prev.text === text) p = prev.plan;
+      nextPlans.set(key, { text, plan: p });
+      (ep.isHost ? hostEndpoints : workloads).push(p);
+    }
+    this.plans = nextPlans;
+
+    const used = sets.all();
+    // Forget the contents of sets nothing references any more.
+    const usedNames = new Set(used.map((x) => x.name));
+    for (const name of this.sets.keys()) if (!usedNames.has(name)) this.sets.delete(name);
+
+    return {
+      workloads,
+      hostEndpoints,
+      policyChains: [...chains.values()].sort((a, b) => cmp(a.name, b.name)),
+      sets: used,
+      failsafe: { inbound: snapshot.config.failsafeInboundHostPorts, outbound: snapshot.config.failsafeOutboundHostPorts },
+    };
+  }
+
+  /** A policy's chain for one direction, compiled once per PolicyModel object; its sets are requested again on every use. */
+  private compile(policy: PolicyModel, direction: Direction, name: string, sets: SetBuilder): PolicyChain {
+    let byDirection = this.compiled.get(policy);
+    if (byDirection === undefined) {
+      byDirection = new Map();
+      this.compiled.set(policy, byDirection);
+    }
+    const done = byDirection.get(direction);
+    if (done !== undefined) {
+      for (const r of done.requests) sets.replay(r);
+      return done.chain;
+    }
+    const { result: chain, requests } = sets.recording(() => compilePolicyChain(policy, direction, name, sets));
+    byDirection.set(direction, { chain, requests });
+    return chain;
+  }
+}
+
+/**
+ * Policies by the `key == value` conjuncts of their selectors, so that the
+ * policies selecting an endpoint are found among a few candidates (nearly
+ * every policy selector names its namespace) instead of by testing all.
+ * `selecting` answers in the order given (stage, then order, then id).
+ */
+class PolicyIndex {
+  private readonly byLabel = new Map<string, PolicyModel[]>();
+  private readonly unindexed: PolicyModel[] = [];
+  private readonly rank = new Map<PolicyModel, number>();
+
+  constructor(ordered: readonly PolicyModel[]) {
+    ordered.forEach((policy, i) => {
+      this.rank.set(policy, i);
+      const eq = equalities(policy.selector)[0];
+      if (eq === undefined) this.unindexed.push(policy);
+      else {
+        const key = labelKey(eq.key, eq.value);
+        const list = this.byLabel.get(key);
+        if (list) list.push(policy);
+        else this.byLabel.set(key, [policy]);
+      }
+    });
+  }
+
+  selecting(labels: Labels): PolicyModel[] {
+    const candidates = [...this.unindexed];
+    for (const [k, v] of Object.entries(labels)) {
+      const list = this.byLabel.get(labelKey(k, v));
+      if (list !== undefined) candidates.push(...list);
+    }
+    return candidates.filter((p) => matchSelector(p.selector, labels)).sort((a, b) => this.rank.get(a)! - this.rank.get(b)!);
+  }
+}
+
+const labelKey = (key: string, value: string) => `${key}\u0000${value}`;
 
 function compilePolicyChain(policy: PolicyModel, direction: Direction, name: string, sets: SetBuilder): PolicyChain {
   const rules = direction === 'ingress' ? policy.ingress : policy.egress;
@@ -232,14 +353,48 @@ export function normalizePorts(ranges: readonly PortRange[]): PortRange[] {
   return out;
 }
 
+/** What a rule asks of SetBuilder: enough to name the set and to fill it. */
+type SetRequest =
+  | { readonly kind: 'selector'; readonly family: 4 | 6; readonly selector: SelectorAst }
+  | { readonly kind: 'nets'; readonly family: 4 | 6; readonly nets: readonly string[] }
+  | { readonly kind: 'named-ports'; readonly family: 4 | 6; readonly protocol: number | null; readonly names: readonly string[]; readonly scope: SelectorAst };
+
+interface NamedRequest {
+  readonly name: string;
+  readonly request: SetRequest;
+}
+
+/** A set's contents as last computed, and the selector whose members they are (null: they depend on no member). */
+interface CachedSet {
+  readonly set: IpSet;
+  readonly selector: SelectorAst | null;
+}
+
 /** Builds each set once, by name; the name is a hash of what the set means. */
 export class SetBuilder {
   private readonly sets = new Map<string, IpSet>();
   /** Members per canonical selector: both families and named-port sets reuse one scan. */
   private readonly matches = new Map<string, readonly Member[]>();
   private readonly index: MemberIndex<Member>;
-  constructor(members: readonly Member[]) {
+  private record: NamedRequest[] | null = null;
+
+  /** `cache`: contents still valid from an earlier calculation (PolicyCalculator keeps it), filled in here. */
+  constructor(
+    members: readonly Member[],
+    private readonly cache: Map<string, CachedSet> = new Map(),
+  ) {
     this.index = new MemberIndex(members);
+  }
+
+  /** Runs `compile`, returning with its result every request it made (to replay for a compiled chain kept for later). */
+  recording<T>(compile: () => T): { result: T; requests: NamedRequest[] } {
+    const requests: NamedRequest[] = [];
+    this.record = requests;
+    try {
+      return { result: compile(), requests };
+    } finally {
+      this.record = null;
+    }
   }
 
   private membersOf(selector: SelectorAst, canonical: string): readonly Member[] {
@@ -252,48 +407,89 @@ export class SetBuilder {
   }
 
   selectorSet(family: 4 | 6, selector: SelectorAst): string {
-    const canonical = formatSelector(selector);
-    const source = `selector ${canonical}`;
-    const name = addressSetName('sel', family, source);
-    if (!this.sets.has(name)) {
-      const cidrs = this.membersOf(selector, canonical).flatMap((m) => m.cidrs.filter((c) => c.family === family));
-      this.sets.set(name, { kind: 'addresses', name, family, source, elements: mergeCidrs(cidrs).map(formatCidr) });
-    }
-    return name;
+    return this.request({ kind: 'selector', family, selector });
   }
 
   netSet(family: 4 | 6, nets: readonly string[]): string {
-    const cidrs = mergeCidrs(nets.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== null));
-    const elements = cidrs.map(formatCidr);
-    const source = `nets ${elements.join(',')}`;
-    const name = addressSetName('net', family, source);
-    if (!this.sets.has(name)) this.sets.set(name, { kind: 'addresses', name, family, source, elements });
-    return name;
+    return this.request({ kind: 'nets', family, nets });
   }
 
   namedPortSet(family: 4 | 6, protocol: number | null, names: readonly string[], scope: SelectorAst): string {
-    const wanted = [...new Set(names)].sort();
-    const canonical = formatSelector(scope);
-    const source = `ports ${wanted.join(',')}/${protocol ?? 'any'} of ${canonical}`;
-    const name = namedPortSetName(family, source);
-    if (!this.sets.has(name)) {
-      const elements = new Map<string, NamedPortElement>();
-      for (const m of this.membersOf(scope, canonical)) {
-        if (m.ports.length === 0) continue;
-        for (const port of m.ports) {
-          const proto = port.protocol === 'TCP' ? 6 : port.protocol === 'UDP' ? 17 : 132;
-          if (!wanted.includes(port.name) || (protocol !== null && proto !== protocol)) continue;
-          for (const c of m.cidrs) {
-            if (c.family !== family) continue;
-            const address = formatCidr(c).split('/')[0]!;
-            elements.set(`${address} ${proto} ${port.port}`, { address, protocol: proto, port: port.port });
-          }
+    return this.request({ kind: 'named-ports', family, protocol, names, scope });
+  }
+
+  /** The set's name; its contents are computed unless this calculation or the cache has them. */
+  request(r: SetRequest): string {
+    const d = this.describe(r);
+    this.record?.push({ name: d.name, request: r });
+    this.use(d.name, () => d);
+    return d.name;
+  }
+
+  /** A request made before, by a chain compiled then: naming it again (a hash) is skipped. */
+  replay(r: NamedRequest): void {
+    this.use(r.name, () => this.describe(r.request));
+  }
+
+  private use(name: string, describe: () => { selector: SelectorAst | null; build: () => IpSet }): void {
+    if (this.sets.has(name)) return;
+    let cached = this.cache.get(name);
+    if (cached === undefined) {
+      const d = describe();
+      cached = { set: d.build(), selector: d.selector };
+      this.cache.set(name, cached);
+    }
+    this.sets.set(name, cached.set);
+  }
+
+  private describe(r: SetRequest): { name: string; selector: SelectorAst | null; build: () => IpSet } {
+    switch (r.kind) {
+      case 'selector': {
+        const canonical = formatSelector(r.selector);
+        const source = `selector ${canonical}`;
+        const name = addressSetName('sel', r.family, source);
+        return {
+          name,
+          selector: r.selector,
+          build: () => {
+            const cidrs = this.membersOf(r.selector, canonical).flatMap((m) => m.cidrs.filter((c) => c.family === r.family));
+            return { kind: 'addresses', name, family: r.family, source, elements: mergeCidrs(cidrs).map(formatCidr) };
+          },
+        };
+      }
+      case 'nets': {
+        const cidrs = mergeCidrs(r.nets.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== null));
+        const elements = cidrs.map(formatCidr);
+        const source = `nets ${elements.join(',')}`;
+        const name = addressSetName('net', r.family, source);
+        return { name, selector: null, build: () => ({ kind: 'addresses', name, family: r.family, source, elements }) };
+      }
+      case 'named-ports': {
+        const wanted = [...new Set(r.names)].sort();
+        const canonical = formatSelector(r.scope);
+        const source = `ports ${wanted.join(',')}/${r.protocol ?? 'any'} of ${canonical}`;
+        const name = namedPortSetName(r.family, source);
+        return { name, selector: r.scope, build: () => this.buildNamedPorts(name, source, r.family, r.protocol, wanted, r.scope, canonical) };
+      }
+    }
+  }
+
+  private buildNamedPorts(name: string, source: string, family: 4 | 6, protocol: number | null, wanted: readonly string[], scope: SelectorAst, canonical: string): IpSet {
+    const elements = new Map<string, NamedPortElement>();
+    for (const m of this.membersOf(scope, canonical)) {
+      if (m.ports.length === 0) continue;
+      for (const port of m.ports) {
+        const proto = port.protocol === 'TCP' ? 6 : port.protocol === 'UDP' ? 17 : 132;
+        if (!wanted.includes(port.name) || (protocol !== null && proto !== protocol)) continue;
+        for (const c of m.cidrs) {
+          if (c.family !== family) continue;
+          const address = formatCidr(c).split('/')[0]!;
+          elements.set(`${address} ${proto} ${port.port}`, { address, protocol: proto, port: port.port });
         }
       }
-      const sorted = [...elements.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, e]) => e);
-      this.sets.set(name, { kind: 'named-ports', name, family, source, elements: sorted });
     }
-    return name;
+    const sorted = [...elements.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, e]) => e);
+    return { kind: 'named-ports', name, family, source, elements: sorted };
   }
 
   all(): IpSet[] {

@@ -41,7 +41,7 @@ export class MemberIndex<T extends { readonly labels: Labels }> {
 }
 
 /** The `key == value` conjuncts every match must satisfy. */
-function equalities(selector: SelectorAst): { key: string; value: string }[] {
+export function equalities(selector: SelectorAst): { key: string; value: string }[] {
   if (selector.op === 'eq') return [{ key: selector.key, value: selector.value }];
   if (selector.op === 'and') return selector.operands.flatMap(equalities);
   return [];

@@ -106,13 +106,13 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     ...renderAllInterfacesDispatch(CHAIN_OUTPUT, 'oifname', desired.hostEndpoints, 'egress'),
   ]);
 
-  for (const e of [...desired.workloads.map(workloadChains), ...desired.hostEndpoints.map(hostEndpointChains)]) {
+  for (const e of [...desired.workloads.map(renderWorkloadChains), ...desired.hostEndpoints.map(renderHostEndpointChains)]) {
     for (const name of e.names) addChain(chain(name));
     addRules(e.objects);
   }
   for (const pc of desired.policyChains) {
     addChain(chain(pc.name));
-    addRules(renderPolicyChain(pc));
+    addRules(renderPolicyChainOnce(pc));
   }
 
   const maps = [
@@ -121,8 +121,31 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress')),
     renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress')),
   ].map((m) => m.map);
-  return { chains, sets: desired.sets.map((s) => renderSet(s).set), maps };
+  return { chains, sets: desired.sets.map((s) => renderSetOnce(s).set), maps };
 }
+
+/**
+ * Rendering by object identity: the calculation hands back the very same
+ * EndpointPlan, PolicyChain and IpSet objects for what an update left alone
+ * (calc/policy-calculator.ts), so an update renders only what changed, and
+ * the planner, seeing the same rule and set objects, compares them by identity
+ * (dataplane/kernel-plan.ts). Pure: the output depends on the input alone.
+ */
+function memoByIdentity<K extends object, V>(render: (input: K) => V): (input: K) => V {
+  const done = new WeakMap<K, V>();
+  return (input) => {
+    let out = done.get(input);
+    if (out === undefined) {
+      out = render(input);
+      done.set(input, out);
+    }
+    return out;
+  };
+}
+const renderWorkloadChains = memoByIdentity(workloadChains);
+const renderHostEndpointChains = memoByIdentity(hostEndpointChains);
+const renderPolicyChainOnce = memoByIdentity(renderPolicyChain);
+const renderSetOnce = memoByIdentity(renderSet);
 
 /**
  * One transaction that replaces the table whole: add (so that a missing table
