@@ -130,7 +130,7 @@ export function chainKey(chain: NftChainObj, rules: readonly NftRuleObj[]): stri
 /**
  * A desired rule's JSON, made once per rule object. The renderer hands back the
  * same objects for what did not change, so an update compares most rules by
- * identity and serialises only new ones; the transaction text reuses it too.
+ * identity and serialises only those that are new objects.
  * A WeakMap, not a field: rule objects are plain nft JSON and stay so.
  */
 const ruleTexts = new WeakMap<NftRuleObj, string>();
@@ -149,12 +149,6 @@ export function sameRules(a: readonly NftRuleObj[], b: readonly NftRuleObj[]): b
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && ruleText(a[i]!) !== ruleText(b[i]!)) return false;
   return true;
-}
-
-/** `{"nftables": [...]}` for `nft -j -f`: JSON.stringify's bytes, with each rule's text made once (ruleText). */
-export function transactionText(commands: readonly NftCommand[]): string {
-  const parts = commands.map((c) => ('add' in c && 'rule' in c.add ? `{"add":{"rule":${ruleText(c.add.rule)}}}` : JSON.stringify(c)));
-  return `{"nftables":[${parts.join(',')}]}`;
 }
 
 function sameChainShape(a: NftChainObj, b: NftChainObj): boolean {

@@ -20,7 +20,7 @@ import { TortieError } from '../../../lib/errors.js';
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME } from '../../../lib/contract.js';
 import { commandFailureOf, runCommand, type CommandRunner } from '../../../lib/kernel/exec.js';
 import type { NftObject } from '../render/nft-json.js';
-import { actualFromObjects, fullReplace, parseNftList, planNft, recordsAfter, transactionText, type ChainRecord, type NftPlan } from './kernel-plan.js';
+import { actualFromObjects, fullReplace, parseNftList, planNft, recordsAfter, type ChainRecord, type NftPlan } from './kernel-plan.js';
 
 export interface NftTableOptions {
   /** Runs `nft` (default: lib/kernel/exec.ts runCommand). */
@@ -230,7 +230,7 @@ export class NftTable {
       else if (known.size === 0) plan = fullReplace(desired);
       else plan = planNft(desired, (await this.readActual()).table, known);
       if (plan.kind !== 'none') {
-        const input = transactionText(plan.commands);
+        const input = JSON.stringify({ nftables: plan.commands });
         if (this.log?.isLevelEnabled('debug') === true) this.log.debug({ kind: plan.kind, summary: plan.summary, transaction: input.length > 20_000 ? `${input.slice(0, 20_000)}...` : input }, 'nft transaction');
         await this.nft(['-j', '-f', '-'], input);
         this.transactions++;
