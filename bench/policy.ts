@@ -10,9 +10,10 @@
  *     has exited, so the rules are live). Population sizes: every pair of
  *     --policies x --endpoints; --local of the endpoints are on our node.
  * (b) closeness to the floor: a full resync as a restart does it (calculate
- *     + render + NftTable.apply on a fresh table object: read the kernel,
- *     plan, `nft -j -f`, read back), divided by `nft -j -f` alone on the
- *     same ruleset's full-replace JSON, in the same namespace, alternated.
+ *     + render + NftTable.apply on a fresh table object: plan a full replace
+ *     without reading the kernel, `nft -j -f`), divided by `nft -j -f` alone
+ *     on the same ruleset's full-replace JSON, in the same namespace,
+ *     alternated.
  * (c) per-packet cost: two pods (test/integration/felix/pod-network.ts,
  *     wired as the CNI plugin wires them) behind a node namespace holding
  *     the ruleset: TCP connections per second (a Python connect/close loop,
