@@ -19,5 +19,9 @@ export async function runNodeInit(ctx: CommandContext, env: Readonly<Record<stri
   const address = (a: typeof outcome.ipv4) => (a === null ? 'none' : `${a.address}/${a.prefixLength}${a.ifname === '' ? '' : ` (${a.ifname})`}`);
   ctx.stdout(`node ${outcome.nodeName}: IPv4 ${address(outcome.ipv4)}, IPv6 ${address(outcome.ipv6)}${outcome.isNodeWritten ? '' : ' (unchanged)'}\n`);
   for (const pool of outcome.poolsCreated) ctx.stdout(`ippool.crd.tortie.dev/${pool} created\n`);
+  for (const tunnel of outcome.tunnels) {
+    if (tunnel.action === 'allocate') ctx.stdout(`${tunnel.kind} tunnel address ${tunnel.address ?? 'none'}\n`);
+    if (tunnel.action === 'release') ctx.stdout(`${tunnel.kind} tunnel address released\n`);
+  }
   return ExitCode.Ok;
 }

@@ -1,7 +1,8 @@
 /**
  * The node agent's startup, as calico/node's: decide this host's name and
- * addresses, register them in its Node resource, and create the default
- * IPPools when the cluster has none. `planNodeStartup` is pure (what to
+ * addresses, register them in its Node resource, create the default
+ * IPPools when the cluster has none, and take the tunnel addresses the pools
+ * ask for. `planNodeStartup` is pure (what to
  * write, given what is stored and what the kernel shows); `runNodeStartup`
  * reads, plans and writes, retrying on a conflicting write.
  */
@@ -18,6 +19,7 @@ import { commandFailureOf, runCommand, type CommandRunner } from '../../../lib/k
 import { createIpRunner } from '../../../lib/kernel/ip.js';
 import { describeDetectionFailure, detectAddress, findAddress, type DetectedAddress, type HostInterfaces } from './autodetect.js';
 import type { AddressSetting, AutodetectionMethod, DefaultPoolSettings, NodeStartupConfig } from './config.js';
+import { ensureTunnelAddresses, type TunnelAddressOutcome } from './tunnel-addresses.js';
 
 /** Where the chosen node name is kept, so a restart (and the CNI plugin) agree on it. */
 export const NODENAME_FILE = '/var/lib/tortie/nodename';
@@ -181,6 +183,8 @@ export interface StartupOutcome {
   readonly ipv6: DetectedAddress | null;
   readonly isNodeWritten: boolean;
   readonly poolsCreated: readonly string[];
+  /** The VXLAN and IPIP tunnel addresses the pools ask for (tunnel-addresses.ts). */
+  readonly tunnels: readonly TunnelAddressOutcome[];
 }
 
 export interface StartupShell {
@@ -228,9 +232,10 @@ export async function runNodeStartup(config: NodeStartupConfig, shell: StartupSh
           if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
         }
       }
+      const tunnels = await ensureTunnelAddresses(datastore, nodeName);
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, `${nodeName}\n`);
-      return { nodeName, ipv4: plan.ipv4, ipv6: plan.ipv6, isNodeWritten: plan.node !== null, poolsCreated: created };
+      return { nodeName, ipv4: plan.ipv4, ipv6: plan.ipv6, isNodeWritten: plan.node !== null, poolsCreated: created, tunnels };
     } catch (err) {
       const isRace = hasErrorCode(err, 'ERR_DATASTORE_CONFLICT') || hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS');
       if (!isRace || attempt >= 5) throw err;
