@@ -224,6 +224,8 @@ export function startSpeakerAgent(config: SpeakerProcessConfig, datastore: Datas
   let isFinishing = false;
   let statusTimer: ReturnType<typeof setInterval> | null = null;
   let recomputeTimer: ReturnType<typeof setTimeout> | null = null;
+  let refreshTimer: ReturnType<typeof setInterval> | null = null;
+  let refreshIntervalMs = 0;
 
   const ip = createIpRunner(runCommand);
   const tunnelTable = new TunnelTable({ ip, log: log.child({ component: 'bgp.tunnels' }) });
@@ -272,6 +274,18 @@ export function startSpeakerAgent(config: SpeakerProcessConfig, datastore: Datas
     if (tunnelTable.isDirty) routeTable.markDirty();
     speaker.configure(desired);
     void ensureListener(desired.listenPort);
+    if (desired.routeRefreshIntervalMs !== refreshIntervalMs) {
+      // Read the kernel back now and then, so a route or tunnel entry someone else removed comes back.
+      if (refreshTimer !== null) clearInterval(refreshTimer);
+      refreshIntervalMs = desired.routeRefreshIntervalMs;
+      refreshTimer =
+        refreshIntervalMs > 0
+          ? setInterval(() => {
+              tunnelTable.resync();
+              routeTable.markDirty();
+            }, refreshIntervalMs)
+          : null;
+    }
   };
   const mirror = new DatastoreMirror(datastore, config.namespace, log.child({ component: 'bgp.datastore' }), () => {
     if (recomputeTimer === null) recomputeTimer = setTimeout(recompute, 50);
@@ -300,6 +314,7 @@ export function startSpeakerAgent(config: SpeakerProcessConfig, datastore: Datas
       isFinishing = true;
       if (statusTimer !== null) clearInterval(statusTimer);
       if (recomputeTimer !== null) clearTimeout(recomputeTimer);
+      if (refreshTimer !== null) clearInterval(refreshTimer);
       mirror.stop();
       await speaker.stop();
       await listener?.close();

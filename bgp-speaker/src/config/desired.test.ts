@@ -72,7 +72,9 @@ describe('calculateSpeakerConfig', () => {
       if (!r.ok) throw new Error(JSON.stringify(r.issues));
       return r.object;
     };
-    const c = calculateSpeakerConfig(snapshot({ felixConfigurations: [felix('default', { vxlanVNI: 10, vxlanMTU: 1400 }), felix('node.node1', { vxlanMTU: 1350 }), felix('node.node2', { vxlanPort: 1 })] }));
+    const c = calculateSpeakerConfig(snapshot({ felixConfigurations: [felix('default', { vxlanVNI: 10, vxlanMTU: 1400, routeRefreshInterval: '1m30s' }), felix('node.node1', { vxlanMTU: 1350, routeRefreshInterval: '10s' }), felix('node.node2', { vxlanPort: 1 })] }));
+    expect(c.routeRefreshIntervalMs).toBe(10_000);
+    expect(calculateSpeakerConfig(snapshot()).routeRefreshIntervalMs).toBe(90_000);
     expect(c.tunnels).toEqual({
       localNode: { name: 'node1', address: '10.0.0.1', vxlanTunnelAddress: undefined, vxlanTunnelMac: undefined, ipipTunnelAddress: undefined },
       localSubnets: ['10.0.0.0/24'],

@@ -7,7 +7,7 @@
  * other nodes' addresses).
  */
 import type { BGPConfiguration, BGPPeer, FelixConfiguration, IPAMBlock, IPPool, Node } from '../../../crds/src/index.js';
-import { resolveFelixConfiguration } from '../../../crds/src/index.js';
+import { parseDurationMs, resolveFelixConfiguration } from '../../../crds/src/index.js';
 import type { ExportPolicy } from '../rib/adj-rib-out.js';
 import type { Path } from '../rib/path.js';
 import type { RoutingContext } from '../program/routes.js';
@@ -38,6 +38,11 @@ export interface SpeakerConfig {
   readonly routing: RoutingContext;
   /** What the tunnel devices are planned from (program/tunnels.ts). */
   readonly tunnels: TunnelModel;
+  /**
+   * How often kernel routes and tunnel devices are read back and repaired even
+   * without a change (FelixConfiguration routeRefreshInterval, default 90 s; 0: never).
+   */
+  readonly routeRefreshIntervalMs: number;
   /** TCP port to listen on (BGPConfiguration listenPort). */
   readonly listenPort: number;
 }
@@ -116,6 +121,7 @@ export function calculateSpeakerConfig(snapshot: DatastoreSnapshot): SpeakerConf
         .map(tunnelNode),
       settings: { vxlanVni: felix.vxlanVNI, vxlanPort: felix.vxlanPort, vxlanMtu: felix.vxlanMTU, ipipMtu: felix.ipipMTU },
     },
+    routeRefreshIntervalMs: parseDurationMs(felix.routeRefreshInterval) ?? 90_000,
     listenPort: snapshot.bgpConfiguration?.spec.listenPort ?? 179,
   };
 }

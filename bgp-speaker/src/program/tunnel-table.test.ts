@@ -29,7 +29,7 @@ function kernelWithoutIpip() {
       if (lines.length > 0) bridgeBatches.push([...lines]);
     },
   };
-  return { ip, ipBatches, bridgeBatches };
+  return { ip, ipBatches, bridgeBatches, links };
 }
 
 const model = (ipipMode: 'Always' | 'Never', vxlanMode: 'Always' | 'Never'): TunnelModel => ({
@@ -68,5 +68,20 @@ describe('TunnelTable', () => {
     await table.ensure();
     expect(k.ipBatches).toHaveLength(1);
     expect(table.status()).toMatchObject([{ name: 'vxlan.tortie', state: 'ready', error: null }]);
+  });
+
+  it('resync() reads the kernel again and repairs a device someone removed; without it an unchanged model writes nothing', async () => {
+    const k = kernelWithoutIpip();
+    const table = new TunnelTable({ ip: k.ip });
+    table.setModel(model('Never', 'Always'));
+    await table.ensure();
+    k.links.delete('vxlan.tortie');
+    await table.ensure();
+    expect(k.ipBatches).toHaveLength(1);
+    table.resync();
+    expect(table.status()).toMatchObject([{ state: 'ready' }]); // a repair is not a pending change
+    await table.ensure();
+    expect(k.ipBatches).toHaveLength(2);
+    expect(k.ipBatches[1]?.[0]).toBe('link add vxlan.tortie type vxlan id 4096 local 10.0.0.1 dstport 4789 nolearning');
   });
 });

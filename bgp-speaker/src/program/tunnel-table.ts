@@ -34,6 +34,8 @@ export class TunnelTable {
   #model: TunnelModel | null = null;
   #modelKey = 'null';
   #appliedKey: string | null = null;
+  /** Survives `resync()`, to tell a repair from a change. */
+  #lastAppliedKey: string | null = null;
   #desired: DesiredTunnels | null = null;
   #ipipError: TortieError | null = null;
   #uplinkMtu: { address: string | undefined; mtu: number | null } | null = null;
@@ -46,6 +48,11 @@ export class TunnelTable {
   setModel(model: TunnelModel | null): void {
     this.#model = model;
     this.#modelKey = JSON.stringify(model);
+  }
+
+  /** Makes the next `ensure()` read the kernel and repair it even though the model is unchanged. */
+  resync(): void {
+    this.#appliedKey = null;
   }
 
   get isDirty(): boolean {
@@ -66,6 +73,7 @@ export class TunnelTable {
   async apply(): Promise<string[]> {
     const model = this.#model;
     const key = this.#modelKey;
+    const isResync = this.#appliedKey === null && this.#lastAppliedKey === key;
     const ip = this.#o.ip;
     let desired: DesiredTunnels = model === null ? { vxlan: null, vxlanPools: [], vxlanPeers: [], ipip: null, problems: [] } : planTunnels(model, await this.#readUplinkMtu(model));
     let ipipLink = await ip.link(IPIP_DEVICE);
@@ -102,8 +110,10 @@ export class TunnelTable {
     await ip.batch(changes.ip);
     await ip.bridgeBatch(changes.bridge);
     this.#appliedKey = key;
+    this.#lastAppliedKey = key;
     const lines = [...changes.ip, ...changes.bridge];
-    if (lines.length > 0) this.#o.log?.debug({ commands: lines }, 'tunnel devices applied');
+    if (lines.length > 0 && isResync) this.#o.log?.warn({ commands: lines }, 'tunnel devices differed from the desired state, repaired');
+    else if (lines.length > 0) this.#o.log?.debug({ commands: lines }, 'tunnel devices applied');
     return lines;
   }
 
@@ -111,7 +121,7 @@ export class TunnelTable {
     const d = this.#desired;
     const model = this.#model;
     if (model === null) return [];
-    const pending = this.isDirty;
+    const pending = this.#lastAppliedKey !== this.#modelKey;
     const out: TunnelDeviceStatus[] = [];
     const vxlanPools = model.pools.filter((p) => p.vxlanMode !== 'Never').map((p) => p.name);
     if (vxlanPools.length > 0) {

@@ -11,6 +11,8 @@
  *    entry for the peer, the peer's block routed `dev vxlan.tortie onlink`,
  *    and TCP between the pods crosses it (the device's counters move; the
  *    router has no pod routes, so nothing else could carry it).
+ *    With FelixConfiguration routeRefreshInterval 1s, a deleted device comes
+ *    back with its entries and routes.
  * 2. The pool switches to ipipMode Always on this kernel without IPIP: the
  *    VXLAN device and its entries go, the status file and the log carry the
  *    ERR_KERNEL naming CONFIG_NET_IPIP, no route uses tunl0, BGP stays up.
@@ -62,6 +64,7 @@ describe.skipIf(problem !== null)('tunnel devices between two tortie nodes on di
     const pool = (spec: Record<string, unknown>) => fabricResource('IPPool', POOL, { cidr: '10.245.0.0/16', blockSize: 26, ...spec });
     await etcd.store.create(Kinds.IPPool, pool({ ipipMode: 'Never', vxlanMode: 'Always' }));
     await etcd.store.create(Kinds.BGPConfiguration, fabricResource('BGPConfiguration', 'default', { asNumber: 64512, nodeToNodeMeshEnabled: true }));
+    await etcd.store.create(Kinds.FelixConfiguration, fabricResource('FelixConfiguration', 'default', { routeRefreshInterval: '1s' }));
     for (const n of fab.nodes) {
       const vxlan = n.index === 2 ? { ipv4VXLANTunnelAddr: NODE2_TUNNEL_ADDRESS } : {};
       await etcd.store.create(Kinds.Node, fabricResource('Node', `node${n.index}`, { bgp: { ipv4Address: `${n.address}/30` }, ...vxlan }));
@@ -113,6 +116,12 @@ describe.skipIf(problem !== null)('tunnel devices between two tortie nodes on di
     expect(reply).toBe('hello-from-2');
     expect((await vxlanLink(n1))?.stats64?.tx?.packets ?? 0).toBeGreaterThan(before);
     expect((await vxlanLink(n2))?.stats64?.rx?.packets ?? 0).toBeGreaterThan(0);
+
+    // Someone deletes the device (and with it the address, neighbour, FDB entry and route): the refresh puts them back.
+    await harness.hostIp.inNetns(n1.ns).batch([`link del ${VXLAN_DEVICE}`]);
+    await pollUntil('vxlan.tortie, its entries and the route back on node1', async () => (await ourRoutes(n1)).includes(n1Route) && (await fdb(n1)).length === 1 && (await neighbours(n1)).length === 1, { timeoutMs: 10_000, intervalMs: 200 }).catch(fail);
+    expect(speakers[0]?.output()).toContain('tunnel devices differed from the desired state, repaired');
+    expect(await tcpAcross(harness, n1, n2)).toBe('hello-from-2');
 
     // 2. The same pool asks for IPIP instead, on a kernel without it.
     const existing = (await etcd.store.get(Kinds.IPPool, POOL)) as StoredObject;
