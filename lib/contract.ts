@@ -66,3 +66,21 @@ export const CNI_AGENT_SOCKET = '/var/run/tortie/cni.sock';
 export const CNI_AGENT_SOCKET_ENV = 'TORTIE_CNI_SOCKET';
 /** Set by a fallback (the C shim after the agent failed it): the Node plugin does the job itself, without asking the agent again. */
 export const CNI_AGENT_BYPASS_ENV = 'TORTIE_CNI_NO_AGENT';
+
+/**
+ * Endpoint status files (Calico's EndpointStatusPathPrefix + `endpoint-status`):
+ * felix writes one file per local workload endpoint, named after its host
+ * interface, once the nft transaction that dispatches that interface is
+ * applied, and removes it when the endpoint goes; the CNI ADD waits for it
+ * (`policy_setup_timeout_seconds`). Content: {@link EndpointStatusFile}.
+ */
+export const ENDPOINT_STATUS_PATH_PREFIX = '/var/run/tortie';
+export const ENDPOINT_STATUS_SUBDIR = 'endpoint-status';
+export const ENDPOINT_STATUS_DIR = `${ENDPOINT_STATUS_PATH_PREFIX}/${ENDPOINT_STATUS_SUBDIR}`;
+
+/** One endpoint status file, JSON: the endpoint (`namespace/pod`), its host interface and the addresses programmed for it. */
+export interface EndpointStatusFile {
+  readonly endpoint: string;
+  readonly interfaceName: string;
+  readonly addresses: readonly string[];
+}

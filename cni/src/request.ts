@@ -10,6 +10,7 @@
  * plugin gets exactly our stdin and a chained plugin's fields are not ours.
  */
 import { z } from 'zod';
+import { ENDPOINT_STATUS_DIR } from '../../lib/contract.js';
 import { CniError, CniErrorCodes } from './errors.js';
 import { type CniCommand, COMMANDS, type CniVersion, checkVersion, versionResult } from './version.js';
 import { type CniResult, parseResult } from './result.js';
@@ -100,6 +101,8 @@ export const TortieNetConfSchema = z
     log_file_path: z.string().optional(),
     ipam: z.looseObject({ type: z.string().min(1) }).optional(),
     policy: z.looseObject({ type: z.enum(['k8s', 'none']) }).optional(),
+    policy_setup_timeout_seconds: z.int().nonnegative().default(0).describe("Wait up to this long after ADD for the policy agent to program the pod's policy (0: don't wait). [Default: 0]"),
+    endpoint_status_dir: z.string().startsWith('/').default(ENDPOINT_STATUS_DIR).describe('Where the policy agent writes endpoint status files.'),
     kubernetes: z.looseObject({ kubeconfig: z.string().optional(), k8s_api_root: z.string().optional() }).optional(),
     dns: z
       .looseObject({

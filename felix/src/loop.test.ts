@@ -153,3 +153,37 @@ describe('FelixLoop refresh', () => {
     expect(table.resyncs).toBeGreaterThan(1);
   });
 });
+
+describe('FelixLoop endpoint status', () => {
+  const stops: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+  });
+
+  it('reports the programmed workloads only after a successful apply, and retries a failed report', async () => {
+    const ds = createMemoryDatastore();
+    await ds.create(Kinds.K8sNamespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x' } });
+    await ds.create(Kinds.WorkloadEndpoint, wep('a', '10.0.1.1'));
+    const table = new RecordingTable();
+    table.failing = 1;
+    const reports: { applied: number; interfaces: string[] }[] = [];
+    let statusFailures = 1;
+    const endpointStatus = {
+      reconcile: async (workloads: readonly { interfaceName: string }[]) => {
+        if (statusFailures-- > 0) throw new Error('disk full');
+        reports.push({ applied: table.applied.length, interfaces: workloads.map((w) => w.interfaceName) });
+      },
+    };
+    const loop = new FelixLoop({ datastore: ds, nodeName: 'node1', table, coalesceMs: 5, endpointStatus, statusRetryMs: 5 });
+    stops.push(() => loop.stop());
+    loop.start();
+    await loop.whenIdle();
+    // The failed apply reported nothing; the report after the good one failed and was retried.
+    expect(reports).toEqual([{ applied: table.applied.length, interfaces: ['tora'] }]);
+    expect(reports[0]!.applied).toBeGreaterThan(0);
+    await ds.delete(Kinds.WorkloadEndpoint, 'node1-k8s-a-eth0', 'x');
+    await new Promise((r) => setTimeout(r, 20));
+    await loop.whenIdle();
+    expect(reports.at(-1)).toEqual({ applied: table.applied.length, interfaces: [] });
+  });
+});

@@ -19,6 +19,7 @@ import { formatIssues, validateAs } from '../../crds/src/index.js';
 import { Kinds, type KindInfo } from '../../lib/datastore/kinds.js';
 import type { Datastore, StoredObject, WatchEvent } from '../../lib/datastore/types.js';
 import { PolicyCalculator } from './calc/calculate-policy.js';
+import type { EndpointPlan } from './calc/desired.js';
 import { PolicyStore, type SnapshotUpdate } from './calc/snapshot.js';
 import type { FelixPolicyConfig } from './model/config.js';
 import { fromFelixConfiguration } from './model/config.js';
@@ -31,6 +32,7 @@ import { fromTortiePolicy, type TortiePolicy } from './model/tortie-policy.js';
 import type { NftObject } from './render/nft-json.js';
 import { renderRuleset } from './render/ruleset.js';
 import type { ApplyResult } from './dataplane/nft-table.js';
+import type { EndpointStatusReporter } from './dataplane/endpoint-status.js';
 
 /** What the loop needs of NftTable (a test can pass a recording fake). */
 export interface DataplaneTable {
@@ -59,6 +61,13 @@ export interface FelixLoopOptions {
    * repaired (Felix's periodic dataplane refresh).
    */
   refreshMs?: number;
+  /**
+   * Told, after each successful apply, which local workloads that ruleset
+   * programs (endpoint status files, for the CNI ADD's wait). A failure is
+   * retried after `statusRetryMs` (default 1 s) without failing the loop.
+   */
+  endpointStatus?: EndpointStatusReporter;
+  statusRetryMs?: number;
 }
 
 type Converter = (obj: StoredObject) => SnapshotUpdate | { error: string } | null;
@@ -283,7 +292,8 @@ export class FelixLoop {
   private async applyOnce(): Promise<void> {
     this.pending = false;
     const snapshot = this.store.snapshot();
-    const objects = renderRuleset(this.calculator.calculate(snapshot));
+    const desired = this.calculator.calculate(snapshot);
+    const objects = renderRuleset(desired);
     this.options.table.setDesired(objects);
     try {
       const r = await this.options.table.apply();
@@ -300,6 +310,20 @@ export class FelixLoop {
       // Retry after the table's back-off; a newer change in the meantime is folded in.
       const delay = this.options.table.retryDelayMs();
       await new Promise((r) => setTimeout(r, delay));
+      this.pending = true;
+      return;
+    }
+    await this.reportEndpointStatus(desired.workloads);
+  }
+
+  /** Only after the transaction: a status file promises the endpoint's dispatch is in the kernel. */
+  private async reportEndpointStatus(workloads: readonly EndpointPlan[]): Promise<void> {
+    if (this.options.endpointStatus === undefined) return;
+    try {
+      await this.options.endpointStatus.reconcile(workloads);
+    } catch (err) {
+      this.log?.warn({ err }, 'writing endpoint status files failed, retrying');
+      await new Promise((r) => setTimeout(r, this.options.statusRetryMs ?? 1_000));
       this.pending = true;
     }
   }

@@ -2,7 +2,7 @@
  * tortie-felix: the composition root (STYLE.md §2). Reads its configuration
  * from the environment once (as calicoctl does: DATASTORE_TYPE,
  * ETCD_ENDPOINTS, ETCD_CA_CERT_FILE/ETCD_CERT_FILE/ETCD_KEY_FILE, KUBECONFIG;
- * NODENAME), builds the datastore, the NftTable and the loop, and serves
+ * NODENAME; FELIX_ENDPOINTSTATUSPATHPREFIX), builds the datastore, the NftTable and the loop, and serves
  * /liveness and /readiness.
  *
  * Exit codes: 0 on SIGTERM/SIGINT (the table is left in place, so pods keep
@@ -11,14 +11,17 @@
  */
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { ENDPOINT_STATUS_PATH_PREFIX, ENDPOINT_STATUS_SUBDIR } from '../../lib/contract.js';
 import { createEtcdDatastore } from '../../lib/datastore/etcd.js';
 import { checkEtcdTlsSettings, etcdTlsFilesFromEnv, readEtcdTls, type EtcdTlsFiles } from '../../lib/datastore/etcd-tls.js';
 import { createKubernetesDatastore } from '../../lib/datastore/kubernetes.js';
 import type { Datastore } from '../../lib/datastore/types.js';
 import { TortieError } from '../../lib/errors.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import { EndpointStatusFiles } from './dataplane/endpoint-status.js';
 import { NftTable } from './dataplane/nft-table.js';
 import { FelixLoop } from './loop.js';
 
@@ -36,6 +39,11 @@ export interface FelixConfig {
   readonly maxApplyFailures: number;
   /** Network namespace to program (path), for the lab and tests; default ours. */
   readonly netns: string | undefined;
+  /**
+   * Where endpoint status files go (FELIX_ENDPOINTSTATUSPATHPREFIX + `/endpoint-status`,
+   * Calico's setting); null when FELIX_ENDPOINTSTATUSPATHPREFIX is `none`.
+   */
+  readonly endpointStatusDir: string | null;
 }
 
 const empty = (v: unknown) => (v === '' ? undefined : v);
@@ -48,6 +56,7 @@ const EnvSchema = z.object({
   FELIX_HEALTHHOST: z.preprocess(empty, z.string().default('localhost')),
   FELIX_MAX_APPLY_FAILURES: z.preprocess(empty, z.coerce.number().int().min(1).default(10)),
   FELIX_NETNS: z.preprocess(empty, z.string().startsWith('/').optional()),
+  FELIX_ENDPOINTSTATUSPATHPREFIX: z.preprocess(empty, z.union([z.literal('none'), z.string().startsWith('/')]).default(ENDPOINT_STATUS_PATH_PREFIX)),
 });
 
 /** Pure: the environment → a frozen config, or ERR_CONFIG_INVALID naming the variables. */
@@ -71,6 +80,7 @@ export function parseFelixConfig(env: Readonly<Record<string, string | undefined
     healthHost: e.FELIX_HEALTHHOST,
     maxApplyFailures: e.FELIX_MAX_APPLY_FAILURES,
     netns: e.FELIX_NETNS,
+    endpointStatusDir: e.FELIX_ENDPOINTSTATUSPATHPREFIX === 'none' ? null : join(e.FELIX_ENDPOINTSTATUSPATHPREFIX, ENDPOINT_STATUS_SUBDIR),
   });
 }
 
@@ -119,6 +129,7 @@ export async function startPolicyAgent(config: FelixConfig, datastore: Datastore
     nodeName: config.nodeName,
     table,
     log: log.child({ component: 'felix.loop' }),
+    ...(config.endpointStatusDir === null ? {} : { endpointStatus: new EndpointStatusFiles(config.endpointStatusDir) }),
     onFatal: (err) => {
       log.error({ err, code: (err as TortieError).code }, 'cannot program the dataplane (fail closed)');
       onFatal(err);

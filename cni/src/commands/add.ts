@@ -13,6 +13,7 @@ import { attachWorkload, undoPlan } from '../attach.js';
 import { CniError, CniErrorCodes } from '../errors.js';
 import { poolForAddress, type PoolInfo } from '../ipam/allocate.js';
 import { planIpam } from '../ipam/plan.js';
+import { waitForPolicy } from '../policy-wait.js';
 import { BlockStore } from '../ipam/block-store.js';
 import { ENCAPSULATION_OVERHEAD, planAttachment, resolveMtu, type AttachmentPlan, type PodAddress } from '../plan.js';
 import type { CniRequest } from '../request.js';
@@ -196,6 +197,7 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
         log.warn({ addresses: cidrs }, 'the Pod does not exist in the API server; its addresses are not recorded on it');
       }
     }
+    await waitForPolicy(req.config, plan, log);
     log.info({ hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address), mtu }, 'pod attached');
     return resultOf(plan, dns);
   } catch (err) {

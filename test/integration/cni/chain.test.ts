@@ -23,12 +23,13 @@ import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TORTIE_API_VERSION, ipamHandleId } from '../../../lib/contract.js';
+import { ipamHandleId } from '../../../lib/contract.js';
 import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { hostVethName } from '../../../cni/src/plan.js';
 import { createCniRunner, makePluginDir, type ConfList, type RuntimeConf } from '../../harness/cni-runner.js';
+import { createIpPool } from '../../harness/pools.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName } from '../../harness/netns.js';
 
@@ -60,12 +61,7 @@ describe.skipIf(problem !== null)('tortie → portmap → bandwidth, run as a ru
     if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
     etcd = await startEtcd();
     ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
-    await ds.create(Kinds.IPPool, {
-      apiVersion: TORTIE_API_VERSION,
-      kind: 'IPPool',
-      metadata: { name: 'chain-pool' },
-      spec: { cidr: POOL_CIDR, blockSize: 28, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
-    });
+    await createIpPool(ds, 'chain-pool', POOL_CIDR);
     binDir = await makePluginDir({ tortie: PLUGIN });
   });
   afterAll(async () => {

@@ -22,7 +22,7 @@ import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HOST_VETH_PREFIX, TORTIE_API_VERSION, WORKLOAD_ROUTE_PROTOCOL, ipamHandleId } from '../../../lib/contract.js';
+import { HOST_VETH_PREFIX, WORKLOAD_ROUTE_PROTOCOL, ipamHandleId } from '../../../lib/contract.js';
 import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
@@ -31,6 +31,7 @@ import type { BlockAffinityObject, IpamBlockObject } from '../../../cni/src/ipam
 import type { WorkloadEndpointObject } from '../../../cni/src/commands/workload.js';
 import { hostVethName } from '../../../cni/src/plan.js';
 import { createCniRunner, makePluginDir, type CniResult, type RuntimeConf } from '../../harness/cni-runner.js';
+import { createIpPool } from '../../harness/pools.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { createNetnsHarness, kernelAccessProblem, uniqueName } from '../../harness/netns.js';
 
@@ -76,12 +77,7 @@ describe.skipIf(problem !== null)(`${NODES} nodes × ${PODS_PER_NODE} ADDs at on
     if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
     etcd = await startEtcd();
     ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
-    await ds.create(Kinds.IPPool, {
-      apiVersion: TORTIE_API_VERSION,
-      kind: 'IPPool',
-      metadata: { name: 'default-ipv4-ippool' },
-      spec: { cidr: POOL_CIDR, blockSize: 28, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
-    });
+    await createIpPool(ds, 'default-ipv4-ippool', POOL_CIDR);
     binDir = await makePluginDir({ tortie: PLUGIN });
   });
   afterAll(async () => {

@@ -25,6 +25,7 @@ import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { addressesOfHandle, type IpamBlockSpec } from '../../../cni/src/ipam/allocate.js';
 import { hostVethName } from '../../../cni/src/plan.js';
 import { specProblems } from '../../../cni/src/testdata/schemas.js';
+import { createIpPool } from '../../harness/pools.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { createNetnsHarness, keepGatewayRouteAsFound, kernelAccessProblem, pollUntil, uniqueName } from '../../harness/netns.js';
 
@@ -60,18 +61,8 @@ describe.skipIf(problem !== null)('tortie-cni executable against etcd and the ke
     if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
     etcd = await startEtcd();
     ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
-    await ds.create(Kinds.IPPool, {
-      apiVersion: TORTIE_API_VERSION,
-      kind: 'IPPool',
-      metadata: { name: 'default-ipv4-ippool' },
-      spec: { cidr: POOL_CIDR, blockSize: 28, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
-    });
-    await ds.create(Kinds.IPPool, {
-      apiVersion: TORTIE_API_VERSION,
-      kind: 'IPPool',
-      metadata: { name: 'default-ipv6-ippool' },
-      spec: { cidr: POOL6_CIDR, blockSize: 124, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
-    });
+    await createIpPool(ds, 'default-ipv4-ippool', POOL_CIDR);
+    await createIpPool(ds, 'default-ipv6-ippool', POOL6_CIDR, { blockSize: 124 });
   });
   afterAll(async () => {
     await ds?.close();
