@@ -285,7 +285,12 @@ async function buildLab(ctx: CommandContext, flags: { nodes: number }): Promise<
         match: 'bgp-speaker',
         env: { ...env, TORTIE_STATUS_FILE: statusFile(n.name), TORTIE_BGP_CONNECT_RETRY_TIME: '2', TORTIE_BGP_HOLD_TIME: '30' },
       });
-      startProcess(`${n.name}-felix`, [process.execPath, ...entry.node('felix/src/main')], { netns: n.netns, match: 'felix', env: { ...env, FELIX_HEALTHPORT: '9099' } });
+      startProcess(`${n.name}-felix`, [process.execPath, ...entry.node('felix/src/main')], {
+        netns: n.netns,
+        match: 'felix',
+        // Each node's felix owns its endpoint status directory; one shared by all would be swept by each.
+        env: { ...env, FELIX_HEALTHPORT: '9099', FELIX_ENDPOINTSTATUSPATHPREFIX: join(LAB_RUN_DIR, n.name) },
+      });
       rmSync(cniAgentSocket(n.name), { force: true });
       startProcess(`${n.name}-cni-agent`, [process.execPath, ...entry.node('cli/src/main'), 'cni-agent', '--socket', cniAgentSocket(n.name)], { netns: n.netns, match: 'cni-agent', env });
     }

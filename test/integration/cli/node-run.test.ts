@@ -64,7 +64,7 @@ describe.skipIf(problem !== null)('tortie node run', () => {
     const child = h.spawnIn(host, '/usr/bin/env', [
       '-i', `PATH=${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, `ETCD_ENDPOINTS=${etcd.endpoint}`, 'NODENAME=node-r', 'AS=64512',
       'CALICO_IPV4POOL_CIDR=10.245.0.0/16', 'CALICO_IPV4POOL_IPIP=Never', `FELIX_HEALTHPORT=${HEALTH_PORT}`, 'FELIX_HEALTHHOST=127.0.0.1',
-      `TORTIE_STATUS_FILE=${statusFile}`, 'TORTIE_BGP_LISTEN_ADDRESS=192.0.2.20', `TORTIE_CNI_SOCKET=${cniSocket}`,
+      `TORTIE_STATUS_FILE=${statusFile}`, 'TORTIE_BGP_LISTEN_ADDRESS=192.0.2.20', `TORTIE_CNI_SOCKET=${cniSocket}`, `FELIX_ENDPOINTSTATUSPATHPREFIX=${dir}`,
       process.execPath, join(repo, 'dist/cli/src/main.js'), 'node', 'run', '--nodename-file', join(dir, 'nodename'),
     ]);
     let output = '';

@@ -212,6 +212,10 @@ describe.skipIf(problem !== null)('the agent process against etcd', () => {
     const net = await createPodNetwork([{ id: 'x/a', address: '10.0.1.1' }, { id: 'x/b', address: '10.0.1.2' }], { ports: [80] });
     const ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
     const agents: import('node:child_process').ChildProcess[] = [];
+    // Endpoint status files go to a directory of this test, not the host's /var/run/tortie.
+    const { mkdtemp, readdir, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const statusPrefix = await mkdtemp(`${tmpdir()}/tortie-felix-`);
     try {
       await ds.create(Kinds.K8sNamespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x', labels: { 'kubernetes.io/metadata.name': 'x' } } });
       for (const [id, pod] of net.pods) {
@@ -227,7 +231,7 @@ describe.skipIf(problem !== null)('the agent process against etcd', () => {
       const startAgent = () => {
         const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../../felix/src/main.ts', import.meta.url))], {
           stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: etcd.endpoint, NODENAME: 'node1', FELIX_NETNS: net.node.path, FELIX_HEALTHPORT: String(healthPort), FELIX_HEALTHHOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+          env: { ...process.env, DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: etcd.endpoint, NODENAME: 'node1', FELIX_NETNS: net.node.path, FELIX_HEALTHPORT: String(healthPort), FELIX_HEALTHHOST: '127.0.0.1', FELIX_ENDPOINTSTATUSPATHPREFIX: statusPrefix, LOG_LEVEL: 'warn' },
         });
         child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[felix] ${d.toString()}`));
         agents.push(child);
@@ -240,6 +244,7 @@ describe.skipIf(problem !== null)('the agent process against etcd', () => {
       const first = startAgent();
       await pollUntil('agent ready', ready, { timeoutMs: 30_000, intervalMs: 50 });
       expect(await connects()).toBe(true);
+      expect((await readdir(`${statusPrefix}/endpoint-status`)).sort()).toEqual([...net.pods.values()].map((p) => p.plan.hostIfName).sort());
 
       const written = Date.now();
       await ds.create(Kinds.K8sNetworkPolicy, {
@@ -282,6 +287,7 @@ describe.skipIf(problem !== null)('the agent process against etcd', () => {
       await ds.close();
       await net.cleanup();
       await etcd.stop();
+      await rm(statusPrefix, { recursive: true, force: true });
     }
   }, 90_000);
 });
