@@ -16,6 +16,10 @@
  * 2. The pool switches to ipipMode Always on this kernel without IPIP: the
  *    VXLAN device and its entries go, the status file and the log carry the
  *    ERR_KERNEL naming CONFIG_NET_IPIP, no route uses tunl0, BGP stays up.
+ * 3. CrossSubnet with three nodes: node1 and node2 share a bridge (one
+ *    subnet), node3 sits behind the router: node1 reaches node2's pods by a
+ *    plain route and node3's through vxlan.tortie, which holds entries for
+ *    node3 only.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +29,7 @@ import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
 import { vtepMacOf } from '../../../bgp-speaker/src/program/tunnels.js';
 import type { SpeakerStatusFile } from '../../../bgp-speaker/src/config/status-file.js';
-import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
+import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName, type NetnsHarness } from '../../harness/netns.js';
 import { blockName, fabricResource, makeFabric, startFabricEtcd, startMainSpeaker, tcpAcross, type FabricEtcd, type FabricNode, type MainSpeaker } from './fabric.js';
 
 const problem = await kernelAccessProblem();
@@ -42,7 +46,7 @@ interface VxlanLinkJson {
   stats64?: { rx?: { packets: number }; tx?: { packets: number } };
 }
 
-describe.skipIf(problem !== null)('tunnel devices between two tortie nodes on different subnets', () => {
+describe.skipIf(problem !== null)('tunnel devices between tortie nodes', () => {
   let h: NetnsHarness | null = null;
   let fe: FabricEtcd | null = null;
 
@@ -144,5 +148,66 @@ describe.skipIf(problem !== null)('tunnel devices between two tortie nodes on di
       expect(await isEstablished(n)).toBe(true);
     }
     expect(speakers.map((s) => s.child.exitCode)).toEqual([null, null]);
+  });
+
+  it('VXLAN CrossSubnet: a plain route to the node on our subnet, the tunnel to the node behind the router', async () => {
+    const harness = createNetnsHarness();
+    h = harness;
+    const etcd = await startFabricEtcd();
+    fe = etcd;
+    // The router: a bridge for the shared subnet 10.253.0.0/24, and a /30 to node3.
+    const tor = await harness.makeNetns('tntor');
+    await harness.hostIp.inNetns(tor).batch(['link set lo up', 'link add br0 type bridge', 'addr add 10.253.0.1/24 dev br0', 'link set br0 up']);
+    await harness.exec(tor, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    const nodes: FabricNode[] = [];
+    for (const i of [1, 2, 3]) {
+      const ns = await harness.makeNetns(`tnn${i}`);
+      const [a, b] = [uniqueName('t', 6), uniqueName('n', 6)];
+      await harness.makeVeth(a, b, { aNs: tor, bNs: ns });
+      const isShared = i !== 3;
+      const node: FabricNode = {
+        index: i,
+        ns,
+        address: isShared ? `10.253.0.${i + 1}` : '10.253.3.2',
+        torAddress: isShared ? '10.253.0.1' : '10.253.3.1',
+        block: `10.245.${i}.0/26`,
+        pod: `10.245.${i}.10`,
+        asn: 64512,
+        speaker: null,
+      };
+      await harness.hostIp.inNetns(tor).batch(isShared ? [`link set ${a} master br0`, `link set ${a} up`] : [`addr add ${node.torAddress}/30 dev ${a}`, `link set ${a} up`]);
+      await harness.hostIp.inNetns(ns).batch(['link set lo up', `addr add ${node.address}/${isShared ? 24 : 30} dev ${b}`, `link set ${b} up`, `addr add ${node.pod}/32 dev lo`, `route add default via ${node.torAddress}`]);
+      nodes.push(node);
+    }
+    const [n1, n2, n3] = nodes as [FabricNode, FabricNode, FabricNode];
+    await etcd.store.create(Kinds.IPPool, fabricResource('IPPool', POOL, { cidr: '10.245.0.0/16', blockSize: 26, vxlanMode: 'CrossSubnet' }));
+    await etcd.store.create(Kinds.BGPConfiguration, fabricResource('BGPConfiguration', 'default', { asNumber: 64512, nodeToNodeMeshEnabled: true }));
+    for (const n of nodes) {
+      await etcd.store.create(Kinds.Node, fabricResource('Node', `node${n.index}`, { bgp: { ipv4Address: `${n.address}/${n.index === 3 ? 30 : 24}` } }));
+      await etcd.store.create(Kinds.IPAMBlock, fabricResource('IPAMBlock', blockName(n.block), { cidr: n.block, affinity: `host:node${n.index}`, allocations: Array(64).fill(null), unallocated: [...Array(64).keys()], attributes: [] }));
+    }
+    const speakers = nodes.map((n) => startMainSpeaker(harness, n, etcd));
+    const fail = (err: unknown): never => {
+      throw new Error(`${(err as Error).message}${speakers.map((s, k) => `\n--- node${k + 1} ---\n${s.output().split('\n').slice(-30).join('\n')}`).join('')}`);
+    };
+    const ourRoutes = async (n: FabricNode) =>
+      (await harness.hostIp.inNetns(n.ns).routes(4, { protocol: ROUTE_PROTOCOL })).map((r) => `${r.dst} ${r.type === 6 ? 'blackhole' : `via ${r.gateway}${r.dev === VXLAN_DEVICE ? ` dev ${r.dev}` : ''}${r.flags.includes('onlink') ? ' onlink' : ''}`}`).sort();
+    const expected = [`${n1.block} blackhole`, `${n2.block} via ${n2.address}`, `${n3.block} via ${n3.address} dev ${VXLAN_DEVICE} onlink`];
+    await pollUntil('node1: a plain route to node2, the tunnel to node3', async () => JSON.stringify(await ourRoutes(n1)) === JSON.stringify(expected), { timeoutMs: 45_000, intervalMs: 250 }).catch(fail);
+    const n1Neighbours = (await harness.hostIp.inNetns(n1.ns).neighbours(4, { dev: VXLAN_DEVICE })).map((e) => `${e.dst} ${e.lladdr}`);
+    expect(n1Neighbours).toEqual([`${n3.address} ${vtepMacOf('node3')}`]);
+    const n1Fdb = JSON.parse(await harness.exec(n1.ns, 'bridge', ['-json', 'fdb', 'show', 'dev', VXLAN_DEVICE])) as { mac: string; dst?: string }[];
+    expect(n1Fdb.map((e) => `${e.mac} ${e.dst}`)).toEqual([`${vtepMacOf('node3')} ${n3.address}`]);
+    // node3 tunnels to both (they are both on another subnet from it).
+    await pollUntil('node3: the tunnel to node1 and node2', async () => (await ourRoutes(n3)).filter((r) => r.includes(VXLAN_DEVICE)).length === 2, { timeoutMs: 20_000, intervalMs: 250 }).catch(fail);
+
+    const txPackets = async () => ((JSON.parse(await harness.exec(n1.ns, 'ip', ['-s', '-json', 'link', 'show', 'dev', VXLAN_DEVICE])) as VxlanLinkJson[])[0]?.stats64?.tx?.packets ?? 0);
+    const deviceTo = async (n: FabricNode) => (JSON.parse(await harness.exec(n1.ns, 'ip', ['-json', 'route', 'get', n.pod, 'from', n1.pod])) as { dev: string }[])[0]?.dev;
+    expect(await deviceTo(n2)).not.toBe(VXLAN_DEVICE);
+    expect(await deviceTo(n3)).toBe(VXLAN_DEVICE);
+    expect(await pollUntil('TCP to node2’s pod', async () => tcpAcross(harness, n1, n2), { timeoutMs: 10_000, intervalMs: 250 }).catch(fail)).toBe('hello-from-2');
+    const before = await txPackets();
+    expect(await pollUntil('TCP to node3’s pod', async () => tcpAcross(harness, n1, n3), { timeoutMs: 10_000, intervalMs: 250 }).catch(fail)).toBe('hello-from-3');
+    expect(await txPackets()).toBeGreaterThan(before);
   });
 });
