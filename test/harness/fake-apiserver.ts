@@ -37,6 +37,11 @@
  * Not kept: admission, defaulting, schemas, finalizers and graceful deletion,
  * subresources, pagination, field selectors.
  *
+ * Who asked: a kubeconfig written with `user` sends that name as its bearer
+ * token, and `requests` records every request as the RBAC verb, API group
+ * and resource it needs (`apiRequest`), so a test can check a ClusterRole
+ * against what a component really did (test/harness/rbac.ts).
+ *
  * Test hooks: compact() (drop the history), dropWatches() (end every watch
  * stream, as an API server restart does), failNextRequests(n, status),
  * bookmarksSent and watchRequests (to wait for a bookmark or a reconnect),
@@ -81,6 +86,17 @@ interface Watcher {
   namespace: string | undefined;
   selector: SelectorAst | undefined;
   response: ServerResponse;
+}
+
+/** One request as RBAC sees it: `user` is the bearer token ('' without one); `resource` null for a path that names none. */
+export interface RecordedRequest {
+  readonly user: string;
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string | null;
+  /** The namespace in the path (null: cluster-wide, or a cluster-scoped kind). */
+  readonly namespace: string | null;
+  readonly path: string;
 }
 
 interface Route {
@@ -128,6 +144,8 @@ export class FakeApiServer {
   private readonly unservedKinds: ReadonlySet<KindInfo>;
   private bookmarks = 0;
   private watchCount = 0;
+  /** Every request so far, in order (see RecordedRequest). */
+  readonly requests: RecordedRequest[] = [];
 
   private constructor(options: FakeApiServerOptions) {
     this.historyLimit = options.historyLimit ?? 1000;
@@ -166,9 +184,10 @@ export class FakeApiServer {
 
   /**
    * Writes a kubeconfig for this server (plain http, no auth) and returns its
-   * path. `server` points it elsewhere, e.g. at a proxy in front of this server.
+   * path. `server` points it elsewhere, e.g. at a proxy in front of this server;
+   * `user` is sent as the bearer token and names the caller in `requests`.
    */
-  async writeKubeconfig(dir: string, options: { server?: string; fileName?: string } = {}): Promise<string> {
+  async writeKubeconfig(dir: string, options: { server?: string; fileName?: string; user?: string } = {}): Promise<string> {
     const path = join(dir, options.fileName ?? 'kubeconfig');
     const yaml = [
       'apiVersion: v1',
@@ -177,7 +196,7 @@ export class FakeApiServer {
       // client-node refuses plain http unless TLS verification is off (there is no TLS to verify).
       `- name: fake\n  cluster:\n    server: ${options.server ?? this.url}\n    insecure-skip-tls-verify: true`,
       'users:',
-      '- name: fake\n  user: {}',
+      options.user === undefined ? '- name: fake\n  user: {}' : `- name: fake\n  user:\n    token: ${options.user}`,
       'contexts:',
       '- name: fake\n  context:\n    cluster: fake\n    user: fake',
       'current-context: fake',
@@ -255,6 +274,7 @@ export class FakeApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests.push(apiRequest(req));
     if (this.failures.remaining > 0) {
       this.failures.remaining -= 1;
       throw new HttpError(this.failures.status, 'ServiceUnavailable', 'injected failure');
@@ -443,6 +463,24 @@ function parseRoute(pathname: string): Route {
     throw notServed();
   }
   return { kind, namespace, name: rest[1] };
+}
+
+/** The RBAC verb, group and resource of a request (Kubernetes' request attributes; no subresources here). */
+export function apiRequest(req: Pick<IncomingMessage, 'method' | 'url' | 'headers'>): RecordedRequest {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const user = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  const method = (req.method ?? 'GET').toUpperCase();
+  let route: Route | null = null;
+  try {
+    route = parseRoute(url.pathname);
+  } catch (err) {
+    void err; // A path that names no resource: recorded as such.
+  }
+  if (route === null) return { user, verb: method.toLowerCase(), group: '', resource: null, namespace: null, path: url.pathname };
+  const watching = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+  const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: route.name === undefined ? 'deletecollection' : 'delete' };
+  const verb = method === 'GET' ? (watching ? 'watch' : route.name === undefined ? 'list' : 'get') : (verbs[method] ?? method.toLowerCase());
+  return { user, verb, group: groupOf(route.kind), resource: route.kind.plural, namespace: route.namespace ?? null, path: url.pathname };
 }
 
 function parseSelector(text: string | null): SelectorAst | undefined {

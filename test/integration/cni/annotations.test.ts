@@ -25,12 +25,20 @@ import { hostVethName } from '../../../cni/src/plan.js';
 import { specProblems } from '../../../cni/src/testdata/schemas.js';
 import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
 import { FakeApiServer } from '../../harness/fake-apiserver.js';
+import { checkRoles, readManifest } from '../../harness/rbac.js';
 import { createNetnsHarness, keepGatewayRouteAsFound, kernelAccessProblem, uniqueName } from '../../harness/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const PLUGIN = join(repo, 'dist/cni/src/main.js');
 const NODE = 'tt-node1';
 const NETWORK = 'k8s-pod-network';
+/** The plugin's identity towards the API server, and the role that must cover what it does. */
+const CNI_USER = 'tortie-cni';
+const RBAC_CNI = 'manifests/rbac-cni.yaml';
+/** What the role must grant although these tests cannot make the plugin use it, and why. */
+const CNI_GRANTS_NOT_EXERCISED: Record<string, string> = {
+  'crd.tortie.dev blockaffinities delete': 'another node created the block first: the pending affinity is removed (BlockStore.claimBlock)',
+};
 
 const problem =
   (await kernelAccessProblem()) ??
@@ -51,12 +59,12 @@ interface CniCall {
 
 if (problem === null) keepGatewayRouteAsFound();
 
-function pool(name: string, cidr: string): StoredObject {
+function pool(name: string, cidr: string, blockSize = 28): StoredObject {
   return {
     apiVersion: TORTIE_API_VERSION,
     kind: 'IPPool',
     metadata: { name },
-    spec: { cidr, blockSize: 28, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
+    spec: { cidr, blockSize, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false },
   };
 }
 
@@ -236,14 +244,15 @@ describe.skipIf(problem !== null)('tortie-cni and the Pod behind the call', () =
     let api: FakeApiServer;
     let ds: KubernetesDatastore;
     let dir: string;
+    /** The plugin's kubeconfig: its requests are recorded under CNI_USER, the test's own under no user. */
     let kubeconfig: string;
 
     beforeAll(async () => {
       if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
       api = await FakeApiServer.start();
       dir = await mkdtemp(join(tmpdir(), 'tt-cni-k8s-'));
-      kubeconfig = await api.writeKubeconfig(dir);
-      ds = createKubernetesDatastore({ kubeconfigPath: kubeconfig });
+      kubeconfig = await api.writeKubeconfig(dir, { fileName: 'tortie-kubeconfig', user: CNI_USER });
+      ds = createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir) });
       api.put(Kinds.IPPool, pool('pool-k', POOL_K));
     });
     afterAll(async () => {
@@ -252,7 +261,7 @@ describe.skipIf(problem !== null)('tortie-cni and the Pod behind the call', () =
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
-    const config = (): string =>
+    const config = (extra: Record<string, unknown> = {}): string =>
       JSON.stringify({
         cniVersion: '1.0.0',
         name: NETWORK,
@@ -262,6 +271,7 @@ describe.skipIf(problem !== null)('tortie-cni and the Pod behind the call', () =
         nodename: NODE,
         mtu: 1500,
         ipam: { type: 'tortie-ipam' },
+        ...extra,
       });
 
     it('ADD records the address in the Pod annotations; DEL removes them and releases the address', async () => {
@@ -330,6 +340,32 @@ describe.skipIf(problem !== null)('tortie-cni and the Pod behind the call', () =
         api.remove(Kinds.K8sNamespace, 'default');
         api.remove(Kinds.IPPool, 'pool-k2');
       }
+    });
+
+    it('STATUS answers from the API server; GC releases the addresses of an attachment the runtime no longer lists', async () => {
+      expect(await cni('STATUS', {}, config({ cniVersion: '1.1.0' }))).toMatchObject({ exitCode: 0, stdout: '' });
+      // Dual stack: the second family's block is added to the handle the first one created.
+      api.put(Kinds.IPPool, pool('pool-k6', `fd74:7275:${subnet.toString(16)}::/120`, 124));
+      const p = await sandbox();
+      api.put(Kinds.K8sPod, podObject(p.podName));
+      const add = await cni('ADD', p.env, config({ ipam: { type: 'tortie-ipam', assign_ipv6: 'true' } }));
+      expect(add.exitCode).toBe(0);
+      expect((add.json as { ips: unknown[] }).ips).toHaveLength(2);
+      expect(await handleOf(ds, p.containerId)).not.toBeNull();
+      const gc = await cni('GC', {}, config({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] }));
+      expect(gc).toMatchObject({ exitCode: 0, stdout: '' });
+      expect(await handleOf(ds, p.containerId)).toBeNull();
+      expect(await cni('DEL', p.env, config())).toMatchObject({ exitCode: 0 });
+      api.remove(Kinds.K8sPod, p.podName, 'default');
+      api.remove(Kinds.IPPool, 'pool-k6');
+    });
+
+    // Last in this block: it judges what the tests above made the plugin do.
+    it(`every request the plugin made is allowed by ${RBAC_CNI}, which grants nothing else`, async () => {
+      const requests = api.requests.filter((r) => r.user === CNI_USER);
+      expect(requests.length).toBeGreaterThan(0);
+      const roles = await readManifest(join(repo, RBAC_CNI));
+      expect(checkRoles(roles, requests)).toEqual({ denied: [], unused: Object.keys(CNI_GRANTS_NOT_EXERCISED) });
     });
   });
 });

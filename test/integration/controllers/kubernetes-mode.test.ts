@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { BlockStore, type IpamBlockObject } from '../../../cni/src/ipam/block-store.js';
@@ -11,6 +12,7 @@ import { TORTIE_API_VERSION, ipamHandleId } from '../../../lib/contract.js';
 import { IpamGarbageCollector } from '../../../controllers/src/ipam-gc/controller.js';
 import { NodeCleanupController } from '../../../controllers/src/node-cleanup/controller.js';
 import { FakeApiServer } from '../../harness/fake-apiserver.js';
+import { checkRoles, readManifest } from '../../harness/rbac.js';
 
 // The same controllers in kubernetes mode, through the kubernetes datastore
 // backend against the in-repo API server (no real kube-apiserver here).
@@ -18,6 +20,8 @@ import { FakeApiServer } from '../../harness/fake-apiserver.js';
 // them straight into the server.
 const POOLS: PoolInfo[] = [{ name: 'default-ipv4-ippool', spec: { cidr: '10.89.0.0/24', blockSize: 28 } }];
 const log = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
+const CONTROLLERS_USER = 'tortie-kube-controllers';
+const RBAC_CONTROLLERS = 'manifests/rbac-kube-controllers.yaml';
 const handleOf = (pod: string) => ipamHandleId('k8s-pod-network', `ctr-${pod}`);
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -32,15 +36,19 @@ describe('kube-controllers in kubernetes mode (in-repo API server)', () => {
   let api: FakeApiServer;
   let dir: string;
   let ds: KubernetesDatastore;
+  /** The controllers' own client: its requests are recorded under CONTROLLERS_USER, the test's under no user. */
+  let controllersDs: KubernetesDatastore;
   const stoppers: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
     api = await FakeApiServer.start();
     dir = await mkdtemp(join(tmpdir(), 'tortie-kc-'));
     ds = createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir) });
+    controllersDs = createKubernetesDatastore({ kubeconfigPath: await api.writeKubeconfig(dir, { fileName: 'controllers-kubeconfig', user: CONTROLLERS_USER }) });
   });
   afterAll(async () => {
     for (const stop of stoppers) await stop();
+    await controllersDs?.close();
     await ds?.close();
     await api?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -61,8 +69,8 @@ describe('kube-controllers in kubernetes mode (in-repo API server)', () => {
       api.put(Kinds.K8sPod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: 'default' }, spec: { nodeName: node, containers: [] }, status: { podIP: ips.get(pod), podIPs: [{ ip: ips.get(pod) }] } });
     }
 
-    const gc = new IpamGarbageCollector({ datastore: ds, log, gracePeriodMs: 300, resyncIntervalMs: 500 });
-    const cleanup = new NodeCleanupController({ datastore: ds, log, gracePeriodMs: 300, resyncIntervalMs: 500 });
+    const gc = new IpamGarbageCollector({ datastore: controllersDs, log, gracePeriodMs: 300, resyncIntervalMs: 500 });
+    const cleanup = new NodeCleanupController({ datastore: controllersDs, log, gracePeriodMs: 300, resyncIntervalMs: 500 });
     stoppers.push(() => gc.stop(), () => cleanup.stop());
     gc.start();
     cleanup.start();
@@ -79,5 +87,12 @@ describe('kube-controllers in kubernetes mode (in-repo API server)', () => {
     expect(await ds.get(Kinds.IPAMHandle, handleOf('x'))).toBeNull();
     expect((await ds.list(Kinds.BlockAffinity)).items.map((a) => (a.spec as { node: string }).node)).toEqual(['n1']);
     expect(await ds.get(Kinds.Node, 'n1')).not.toBeNull();
+  });
+  // Last: it judges what the test above made the controllers do.
+  it(`every request the controllers made is allowed by ${RBAC_CONTROLLERS}, which grants nothing else`, async () => {
+    const requests = api.requests.filter((r) => r.user === CONTROLLERS_USER);
+    expect(requests.length).toBeGreaterThan(0);
+    const roles = await readManifest(fileURLToPath(new URL(`../../../${RBAC_CONTROLLERS}`, import.meta.url)));
+    expect(checkRoles(roles, requests)).toEqual({ denied: [], unused: [] });
   });
 });
