@@ -99,6 +99,10 @@ function run(argv: readonly string[], env: Record<string, string>, stdin: string
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code: code ?? -1, stdout, stderr }));
+    // A child may exit without reading its stdin (`node -e 0`): EPIPE then is not a failure of the call.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(stdin);
   });
 }

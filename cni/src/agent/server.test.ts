@@ -13,6 +13,7 @@ import type { DatapathRunners } from '../attach.js';
 import { runCni } from '../run.js';
 import { specProblems } from '../testdata/schemas.js';
 import { askAgent } from './client.js';
+import { encodeRequest } from './frame.js';
 import { startCniAgent, type CniAgent } from './server.js';
 
 // The agent without root: a memory datastore and a kernel that accepts every
@@ -124,6 +125,28 @@ describe('CNI agent', () => {
     expect(await rawExchange(a.socketPath, Buffer.from('0000001001', 'hex'), false)).toEqual(Buffer.alloc(0));
     const add = await askAgent(a.socketPath, { env: env('ADD', 'c4'), stdin: Buffer.from(conf()) });
     expect(add).toMatchObject({ served: true, exitCode: 0 });
+  });
+
+  it('a plugin that disconnects mid-request does not cancel it: the work completes, and the retry gets the same answer', async () => {
+    const ds = await poolStore();
+    const a = await start(async () => ds);
+    const frame = encodeRequest({ env: env('ADD', 'c6'), stdin: Buffer.from(conf()) });
+    await new Promise<void>((resolve) => {
+      const s = connect(a.socketPath, () => s.end(frame, () => {
+        s.destroy();
+        resolve();
+      }));
+    });
+    const deadline = Date.now() + 5_000;
+    while ((await ds.list(Kinds.WorkloadEndpoint)).items.length === 0 || a.inFlight > 0) {
+      if (Date.now() > deadline) throw new Error('the abandoned ADD never completed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const handles = (await ds.list(Kinds.IPAMHandle)).items;
+    expect(handles).toHaveLength(1);
+    const retry = await askAgent(a.socketPath, { env: env('ADD', 'c6'), stdin: Buffer.from(conf()) });
+    expect(retry.served && (JSON.parse(Buffer.from(retry.stdout).toString()) as { ips: { address: string }[] }).ips[0]?.address).toBe('10.250.0.0/32');
+    expect((await ds.list(Kinds.IPAMHandle)).items).toEqual(handles);
   });
 
   it('a second agent on the same socket is refused while the first answers', async () => {
