@@ -131,6 +131,12 @@ export function buildProgram(run: (work: (ctx: CommandContext) => Promise<ExitCo
       }),
     );
 
+  const cni = program.command('cni').description('the CNI plugin on this host');
+  cni
+    .command('install')
+    .description('copy the CNI plugins into CNI_BIN_DIR and write the conflist (from CNI_NETWORK_CONFIG) and the plugin\'s kubeconfig into CNI_NET_DIR, as Calico\'s install-cni does (the tortie-node init container; see cni/README.md)')
+    .action(() => run(async (ctx) => (await import('./commands/cni-install.js')).runCniInstall(ctx, process.env)));
+
   const policy = program.command('policy').description('what the network policies do: explain a connection, per-rule counters');
   policy
     .command('explain')

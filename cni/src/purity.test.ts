@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 // STYLE.md §2: the pure core imports nothing that does I/O. main.ts,
 // datastore.ts, ipam/block-store.ts and ipam/commands.ts are the effectful shell.
-const PURE = ['request.ts', 'result.ts', 'version.ts', 'errors.ts', 'ipam/allocate.ts', 'ipam/plan.ts'];
+const PURE = ['request.ts', 'result.ts', 'version.ts', 'errors.ts', 'ipam/allocate.ts', 'ipam/plan.ts', 'install/config.ts', 'install/network-config.ts', 'install/kubeconfig.ts'];
 const FORBIDDEN = /^(node:|execa$|@kubernetes\/|etcd3$|pino$)|\/datastore\/(etcd|kubernetes|memory)\.js$|\/log\.js$/;
 
 describe('pure modules', () => {
