@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{crds,lib,cli,cni,felix,bgp-speaker,controllers}/**/*.test.ts'],
+          include: ['{crds,lib,cli,cni,felix,bgp-speaker,controllers,manifests}/**/*.test.ts'],
           exclude: ['**/node_modules/**', 'dist/**'],
           testTimeout: 20_000,
         },
