@@ -4,9 +4,8 @@
  * settings). Pure: parsed once, frozen; every error names the variable.
  */
 import { parseIp } from '../../../lib/cidr.js';
+import { envValue as value, invalidSetting as invalid, parseBooleanSetting as parseBoolean, type Env } from '../../../lib/env-settings.js';
 import { TortieError } from '../../../lib/errors.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 export const DEFAULT_CNI_NET_DIR = '/etc/cni/net.d';
@@ -62,26 +61,10 @@ export interface CniInstallConfig {
   readonly isBinaryUpdateSkipped: boolean;
 }
 
-const value = (env: Env, name: string): string | undefined => {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
-};
-
-const invalid = (name: string, given: string, expected: string): TortieError =>
-  new TortieError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(given)}: ${expected}`);
-
 function absolutePath(env: Env, name: string, fallback: string): string {
   const v = value(env, name) ?? fallback;
   if (!v.startsWith('/')) throw invalid(name, v, 'use an absolute path on the host (the container must mount it at the same path)');
   return v;
-}
-
-function parseBoolean(env: Env, name: string, fallback: boolean): boolean {
-  const v = value(env, name);
-  if (v === undefined) return fallback;
-  if (/^(true|yes|1)$/i.test(v)) return true;
-  if (/^(false|no|0)$/i.test(v)) return false;
-  throw invalid(name, v, 'use true or false');
 }
 
 function apiServerUrl(env: Env): string {
