@@ -121,12 +121,29 @@ describe('manifests/tortie.yaml', () => {
 
   it('holds every CRD, the ConfigMap, the service accounts, the DaemonSet and the Deployment', () => {
     expect(byKind('CustomResourceDefinition')).toHaveLength([...readManifestParts().crdFiles.keys()].filter((f) => f !== 'kustomization.yaml').length);
-    expect(byKind('ServiceAccount').map((o) => o.metadata.name).sort()).toEqual(['tortie-kube-controllers', 'tortie-node']);
+    expect(byKind('ServiceAccount').map((o) => o.metadata.name)).toEqual(expect.arrayContaining(['tortie-kube-controllers', 'tortie-node']));
     expect(byKind('DaemonSet').map((o) => o.metadata.name)).toEqual(['tortie-node']);
     expect(byKind('Deployment').map((o) => o.metadata.name)).toEqual(['tortie-kube-controllers']);
     for (const [owner, spec] of podSpecs) {
       const sa = (spec as unknown as { serviceAccountName: string }).serviceAccountName;
       expect(byKind('ServiceAccount').some((o) => o.metadata.name === sa), `${owner.kind}/${owner.metadata.name} runs as ${sa}`).toBe(true);
+    }
+  });
+
+  it("binds a role to each workload's service account, and every bound service account is in the file", () => {
+    const accounts = new Set(byKind('ServiceAccount').map((o) => `${o.metadata.namespace}/${o.metadata.name}`));
+    const bindings = [...byKind('ClusterRoleBinding'), ...byKind('RoleBinding')] as unknown as { metadata: { name: string }; subjects: { kind: string; name: string; namespace: string }[] }[];
+    const bound = new Set<string>();
+    for (const binding of bindings) {
+      for (const subject of binding.subjects.filter((s) => s.kind === 'ServiceAccount')) {
+        expect(accounts.has(`${subject.namespace}/${subject.name}`), `${binding.metadata.name} binds ${subject.namespace}/${subject.name}`).toBe(true);
+        bound.add(`${subject.namespace}/${subject.name}`);
+      }
+    }
+    if (readManifestParts().rbacFiles.size === 0) return; // Nothing to bind with until manifests/rbac-*.yaml exist.
+    for (const [owner, spec] of podSpecs) {
+      const sa = `${NAMESPACE}/${(spec as unknown as { serviceAccountName: string }).serviceAccountName}`;
+      expect(bound.has(sa), `${owner.kind}/${owner.metadata.name} runs as ${sa}, which no binding names`).toBe(true);
     }
   });
 
@@ -228,5 +245,13 @@ describe('renderTortieYaml', () => {
     expect(withRbac).not.toContain('# RBAC: manifests/rbac-*.yaml');
     expect(withRbac.indexOf('# Source: manifests/rbac-node.yaml')).toBeLessThan(withRbac.indexOf('# Source: manifests/rbac-z.yaml'));
     expect(parseAllDocuments(withRbac).filter((d) => (d.toJS() as K8sObject | null)?.kind === 'ClusterRole')).toHaveLength(2);
+  });
+
+  it('writes the workloads\' service accounts only when no RBAC file does', () => {
+    const parts = readManifestParts();
+    const accounts = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as K8sObject | null).filter((o) => o?.kind === 'ServiceAccount').map((o) => o!.metadata.name).sort();
+    expect(accounts(renderTortieYaml({ ...parts, rbacFiles: new Map() }))).toEqual(['tortie-kube-controllers', 'tortie-node']);
+    const nodeAccount = 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: tortie-node\n  namespace: kube-system\n';
+    expect(accounts(renderTortieYaml({ ...parts, rbacFiles: new Map([['rbac-node.yaml', nodeAccount]]) }))).toEqual(['tortie-kube-controllers', 'tortie-node']);
   });
 });

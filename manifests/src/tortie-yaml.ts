@@ -7,7 +7,7 @@
  * settings. Every environment variable set here is one the command it is
  * given to reads (tortie-yaml.test.ts derives the names from the parsers).
  */
-import { Document, isMap, isSeq, stringify, type Node as YamlNode } from 'yaml';
+import { Document, isMap, isSeq, parseAllDocuments, stringify, type Node as YamlNode } from 'yaml';
 import { defaultNetworkConfigTemplate } from '../../cni/src/install/config.js';
 
 export const NAMESPACE = 'kube-system';
@@ -220,14 +220,20 @@ export function renderTortieYaml(parts: ManifestParts): string {
   for (const [file, text] of parts.crdFiles) {
     if (file.endsWith('.yaml') && file !== 'kustomization.yaml') sections.push(section(`manifests/crds/${file}`, withoutLeadingComments(text)));
   }
-  sections.push(section('manifests/src/tortie-yaml.ts: service accounts', `${yamlText(serviceAccount(NODE_SERVICE_ACCOUNT))}---\n${yamlText(serviceAccount(CONTROLLERS_SERVICE_ACCOUNT))}`));
-  if (parts.rbacFiles.size === 0) {
+  const rbac = [...parts.rbacFiles].sort(([a], [b]) => a.localeCompare(b));
+  // The RBAC files bring their service accounts; the workloads need theirs even before those exist.
+  const accountsInRbac = new Set(
+    rbac.flatMap(([, text]) => parseAllDocuments(text).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)).filter((o) => o?.kind === 'ServiceAccount').map((o) => o?.metadata?.name),
+  );
+  const missingAccounts = [NODE_SERVICE_ACCOUNT, CONTROLLERS_SERVICE_ACCOUNT].filter((name) => !accountsInRbac.has(name));
+  if (missingAccounts.length > 0) {
+    sections.push(section('manifests/src/tortie-yaml.ts: service accounts', missingAccounts.map((name) => yamlText(serviceAccount(name))).join('---\n')));
+  }
+  if (rbac.length === 0) {
     sections.push(`# RBAC: manifests/rbac-*.yaml (ClusterRoles and bindings for ${NODE_SERVICE_ACCOUNT} and ${CONTROLLERS_SERVICE_ACCOUNT}) are not written yet;\n# npm run generate includes them here once they exist.\n`);
   }
-  for (const [file, text] of [...parts.rbacFiles].sort(([a], [b]) => a.localeCompare(b))) {
-    // An RBAC file may hold several documents; each keeps its own separator.
-    sections.push(section(`manifests/${file}`, text.replace(/^---\n/, '')));
-  }
+  // An RBAC file may hold several documents; each keeps its own separator.
+  for (const [file, text] of rbac) sections.push(section(`manifests/${file}`, text.replace(/^---\n/, '')));
   sections.push(section('manifests/src/tortie-yaml.ts: settings', yamlText(configMap())));
   const daemonSet = new Document(nodeDaemonSet(image), { aliasDuplicateObjects: false });
   withPoolComment(daemonSet);
