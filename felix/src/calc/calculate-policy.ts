@@ -377,6 +377,7 @@ export class SetBuilder {
   private readonly matches = new Map<string, readonly Member[]>();
   private readonly index: MemberIndex<Member>;
   private record: NamedRequest[] | null = null;
+  private readonly names = new Map<string, string>();
 
   /** `cache`: contents still valid from an earlier calculation (PolicyCalculator keeps it), filled in here. */
   constructor(
@@ -442,12 +443,22 @@ export class SetBuilder {
     this.sets.set(name, cached.set);
   }
 
+  /** Set names are hashes; many rules ask for the same set, so each is hashed once per calculation. */
+  private nameOf(key: string, hash: () => string): string {
+    let name = this.names.get(key);
+    if (name === undefined) {
+      name = hash();
+      this.names.set(key, name);
+    }
+    return name;
+  }
+
   private describe(r: SetRequest): { name: string; selector: SelectorAst | null; build: () => IpSet } {
     switch (r.kind) {
       case 'selector': {
         const canonical = formatSelector(r.selector);
         const source = `selector ${canonical}`;
-        const name = addressSetName('sel', r.family, source);
+        const name = this.nameOf(`sel${r.family} ${source}`, () => addressSetName('sel', r.family, source));
         return {
           name,
           selector: r.selector,
@@ -461,14 +472,14 @@ export class SetBuilder {
         const cidrs = mergeCidrs(r.nets.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== null));
         const elements = cidrs.map(formatCidr);
         const source = `nets ${elements.join(',')}`;
-        const name = addressSetName('net', r.family, source);
+        const name = this.nameOf(`net${r.family} ${source}`, () => addressSetName('net', r.family, source));
         return { name, selector: null, build: () => ({ kind: 'addresses', name, family: r.family, source, elements }) };
       }
       case 'named-ports': {
         const wanted = [...new Set(r.names)].sort();
         const canonical = formatSelector(r.scope);
         const source = `ports ${wanted.join(',')}/${r.protocol ?? 'any'} of ${canonical}`;
-        const name = namedPortSetName(r.family, source);
+        const name = this.nameOf(`np${r.family} ${source}`, () => namedPortSetName(r.family, source));
         return { name, selector: r.scope, build: () => this.buildNamedPorts(name, source, r.family, r.protocol, wanted, r.scope, canonical) };
       }
     }
