@@ -190,7 +190,7 @@ async function installBinaries(binDir: string, source: InstallSource): Promise<I
   return written;
 }
 
-async function readServiceAccountFile(config: CniInstallConfig, name: string): Promise<string> {
+async function readServiceAccountFile(config: Pick<CniInstallConfig, 'serviceAccountDir'>, name: string): Promise<string> {
   try {
     return await readFile(join(config.serviceAccountDir, name), 'utf8');
   } catch (err) {
@@ -207,7 +207,7 @@ async function readServiceAccountFile(config: CniInstallConfig, name: string): P
  * names. The kubelet renews the pod's token; running this again (the node
  * agent, or the next init container run) carries the renewal to the host.
  */
-export async function writeCniToken(config: CniInstallConfig): Promise<InstalledFile> {
+export async function writeCniToken(config: Pick<CniInstallConfig, 'netDir' | 'serviceAccountDir'>): Promise<InstalledFile> {
   const token = (await readServiceAccountFile(config, 'token')).trim();
   if (token === '') throw new TortieError('ERR_CONFIG_INVALID', `${join(config.serviceAccountDir, 'token')} is empty`);
   return writeFileAtomically(join(config.netDir, CNI_TOKEN_NAME), `${token}\n`, 0o600);

@@ -133,4 +133,16 @@ describe.skipIf(problem !== null)(`kubectl apply --dry-run=client -f manifests/t
     expect(lines).toContain('deployment.apps/tortie-kube-controllers created (dry run)');
     expect(lines).toContain('customresourcedefinition.apiextensions.k8s.io/ippools.crd.tortie.dev created (dry run)');
   });
+
+  it('the check bites: kubectl refuses a kind the server does not serve', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'apiVersion: apps/v1\nkind: DaemonSett\nmetadata:\n  name: x\n  namespace: kube-system\n');
+    const r = await execa('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), 'apply', '--dry-run=client', '--validate=false', '-f', bad], {
+      reject: false,
+      timeout: 60_000,
+      env: { HOME: dir },
+    });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('DaemonSett');
+  });
 });
