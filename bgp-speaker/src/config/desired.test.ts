@@ -76,13 +76,13 @@ describe('calculateSpeakerConfig', () => {
     expect(c.routeRefreshIntervalMs).toBe(10_000);
     expect(calculateSpeakerConfig(snapshot()).routeRefreshIntervalMs).toBe(90_000);
     expect(c.tunnels).toEqual({
-      localNode: { name: 'node1', address: '10.0.0.1', vxlanTunnelAddress: undefined, vxlanTunnelMac: undefined, ipipTunnelAddress: undefined },
+      localNode: { name: 'node1', address: '10.0.0.1', vxlanTunnelAddress: undefined, vxlanTunnelMac: undefined, ipipTunnelAddress: undefined, address6: undefined, vxlanTunnelAddress6: undefined },
       localSubnets: ['10.0.0.0/24'],
       pools: [
         { name: 'a', cidr: '10.244.0.0/16', ipipMode: 'Never', vxlanMode: 'CrossSubnet' },
         { name: 'private', cidr: '10.250.0.0/16', ipipMode: 'Never', vxlanMode: 'Never' },
       ],
-      peers: [{ name: 'node2', address: '10.0.0.2', vxlanTunnelAddress: '10.244.200.1', vxlanTunnelMac: undefined, ipipTunnelAddress: undefined }],
+      peers: [{ name: 'node2', address: '10.0.0.2', vxlanTunnelAddress: '10.244.200.1', vxlanTunnelMac: undefined, ipipTunnelAddress: undefined, address6: undefined, vxlanTunnelAddress6: undefined }],
       settings: { vxlanVni: 10, vxlanPort: 4789, vxlanMtu: 1350, ipipMtu: 0 },
     });
   });

@@ -11,7 +11,7 @@ import { parseDurationMs, resolveFelixConfiguration } from '../../../crds/src/in
 import type { ExportPolicy } from '../rib/adj-rib-out.js';
 import type { Path } from '../rib/path.js';
 import type { RoutingContext } from '../program/routes.js';
-import type { TunnelModel, TunnelNode } from '../program/tunnels.js';
+import { vtepLinkLocalOf, vtepMacOf, type TunnelModel, type TunnelNode } from '../program/tunnels.js';
 import { calculateBlockPaths, calculateServicePaths, type ServiceAdvertisement } from '../source/blocks.js';
 import { calculateExportPolicy } from '../source/export-policy.js';
 import { calculatePeers, nodeAddresses, type PeerPlan, type SecretData } from './peers.js';
@@ -84,7 +84,8 @@ export function calculateSpeakerConfig(snapshot: DatastoreSnapshot): SpeakerConf
     }
     if (a.ipv6 !== undefined) {
       allAddresses.add(a.ipv6);
-      if (n.spec.ipv6VXLANTunnelAddr !== undefined) vxlan.set(a.ipv6, n.spec.ipv6VXLANTunnelAddr);
+      // Without an IPv6 tunnel address, the link-local address of the node's VTEP MAC (see vtepLinkLocalOf).
+      vxlan.set(a.ipv6, n.spec.ipv6VXLANTunnelAddr ?? vtepLinkLocalOf(n.spec.vxlanTunnelMACAddr?.toLowerCase() ?? vtepMacOf(n.metadata.name)));
     }
   }
   const tunnelNode = (n: Node): TunnelNode => ({
@@ -93,6 +94,8 @@ export function calculateSpeakerConfig(snapshot: DatastoreSnapshot): SpeakerConf
     vxlanTunnelAddress: n.spec.ipv4VXLANTunnelAddr,
     vxlanTunnelMac: n.spec.vxlanTunnelMACAddr,
     ipipTunnelAddress: n.spec.bgp?.ipv4IPIPTunnelAddr,
+    address6: nodeAddresses(n).ipv6,
+    vxlanTunnelAddress6: n.spec.ipv6VXLANTunnelAddr,
   });
   const felixSpec = (name: string) => snapshot.felixConfigurations?.find((f) => f.metadata.name === name)?.spec;
   const felix = resolveFelixConfiguration(felixSpec('default'), felixSpec(`node.${snapshot.nodeName}`));

@@ -100,8 +100,10 @@ export class TunnelTable {
           ? { link: null, addresses: [], neighbours: [], fdb: [] }
           : {
               link: vxlanLink,
-              addresses: (await ip.addresses({ dev: VXLAN_DEVICE, family: 4 })).map((a) => `${a.address}/${a.prefixLength}`),
-              neighbours: await ip.neighbours(4, { dev: VXLAN_DEVICE }),
+              // The link-local address and dynamic link-local neighbours are the kernel's own (IPv6 on
+              // any link); permanent link-local neighbours are ours (vtepLinkLocalOf gateways).
+              addresses: (await ip.addresses({ dev: VXLAN_DEVICE })).filter((a) => a.scope !== 'link').map((a) => `${a.address}/${a.prefixLength}`),
+              neighbours: [...(await ip.neighbours(4, { dev: VXLAN_DEVICE })), ...(await ip.neighbours(6, { dev: VXLAN_DEVICE })).filter((n) => !/^fe[89ab]/i.test(n.dst) || n.state.includes('PERMANENT'))],
               fdb: await ip.fdb(VXLAN_DEVICE),
             },
       ipip: { link: ipipLink, addresses: ipipLink === null ? [] : (await ip.addresses({ dev: IPIP_DEVICE, family: 4 })).map((a) => `${a.address}/${a.prefixLength}`) },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hasErrorCode } from '../../../lib/errors.js';
 import type { IpLink } from '../../../lib/kernel/ip-json.js';
-import { DEFAULT_TUNNEL_SETTINGS, ipipUnsupportedError, planTunnelChanges, planTunnels, vtepMacOf, type ActualTunnels, type TunnelModel, type TunnelPool } from './tunnels.js';
+import { DEFAULT_TUNNEL_SETTINGS, ipipUnsupportedError, planTunnelChanges, planTunnels, vtepLinkLocalOf, vtepMacOf, type ActualTunnels, type TunnelModel, type TunnelPool } from './tunnels.js';
 
 const pool = (name: string, cidr: string, over: Partial<TunnelPool> = {}): TunnelPool => ({ name, cidr, ipipMode: 'Never', vxlanMode: 'Never', ...over });
 
@@ -50,6 +50,13 @@ describe('vtepMacOf', () => {
   });
 });
 
+describe('vtepLinkLocalOf', () => {
+  it('is the EUI-64 link-local address the kernel gives a device with that MAC, canonical', () => {
+    expect(vtepLinkLocalOf('02:aa:bb:cc:dd:ee')).toBe('fe80::aa:bbff:fecc:ddee');
+    expect(vtepLinkLocalOf('02:00:00:00:00:01')).toBe('fe80::ff:fe00:1');
+  });
+});
+
 describe('planTunnels', () => {
   it('wants no device when every pool says Never', () => {
     expect(planTunnels(model([pool('p', '10.244.0.0/16')]), 1500)).toEqual({ vxlan: null, vxlanPools: [], vxlanPeers: [], ipip: null, problems: [] });
@@ -57,11 +64,11 @@ describe('planTunnels', () => {
 
   it('VXLAN Always: the device from the node, and a neighbour and FDB entry per peer node', () => {
     const d = planTunnels(model([pool('p', '10.244.0.0/16', { vxlanMode: 'Always' })]), 9000);
-    expect(d.vxlan).toEqual({ name: 'vxlan.tortie', vni: 4096, port: 4789, local: '10.0.0.1', mac: vtepMacOf('node1'), mtu: 8950, address: '10.244.1.0' });
+    expect(d.vxlan).toEqual({ name: 'vxlan.tortie', vni: 4096, port: 4789, local: '10.0.0.1', mac: vtepMacOf('node1'), mtu: 8950, addresses: ['10.244.1.0/32'] });
     expect(d.vxlanPeers).toEqual([
-      { node: 'node2', gateway: '10.244.2.0', mac: '66:aa:bb:cc:dd:02', nodeAddress: '10.0.0.2' },
+      { node: 'node2', gateways: ['10.244.2.0'], mac: '66:aa:bb:cc:dd:02', nodeAddress: '10.0.0.2' },
       // No tunnel address or MAC in its Node: its node address is the onlink gateway (as routes.ts), its MAC derived.
-      { node: 'node3', gateway: '10.0.1.3', mac: vtepMacOf('node3'), nodeAddress: '10.0.1.3' },
+      { node: 'node3', gateways: ['10.0.1.3'], mac: vtepMacOf('node3'), nodeAddress: '10.0.1.3' },
     ]);
     expect(d.ipip).toBeNull();
   });
@@ -77,8 +84,32 @@ describe('planTunnels', () => {
       localNode: { name: 'node1', address: '10.0.0.1', vxlanTunnelMac: '66:AA:BB:CC:DD:01' },
       settings: { vxlanVni: 7, vxlanPort: 8472, vxlanMtu: 1400, ipipMtu: 0 },
     });
-    expect(planTunnels(m, null).vxlan).toMatchObject({ vni: 7, port: 8472, mtu: 1400, mac: '66:aa:bb:cc:dd:01', address: null });
+    expect(planTunnels(m, null).vxlan).toMatchObject({ vni: 7, port: 8472, mtu: 1400, mac: '66:aa:bb:cc:dd:01', addresses: [] });
     expect(planTunnels({ ...m, settings: DEFAULT_TUNNEL_SETTINGS }, null).vxlan?.mtu).toBe(1450);
+  });
+
+  it('IPv6 pools share the device: the node\'s IPv6 tunnel address, IPv6 neighbours, the FDB still to the IPv4 address', () => {
+    const m = model([pool('v4', '10.244.0.0/16', { vxlanMode: 'CrossSubnet' }), pool('v6', 'fd00:244::/48', { vxlanMode: 'Always' })], {
+      localNode: { name: 'node1', address: '10.0.0.1', address6: 'fd00::1', vxlanTunnelAddress6: 'fd00:244:1::' },
+      localSubnets: ['10.0.0.0/24', 'fd00::/64'],
+      peers: [
+        { name: 'node2', address: '10.0.0.2', address6: 'fd00::2', vxlanTunnelAddress6: 'fd00:244:2::' },
+        { name: 'node3', address: '10.0.1.3', address6: 'fd00::3' },
+        { name: 'node4', address: '10.0.0.4' },
+      ],
+    });
+    const d = planTunnels(m, 1500);
+    expect(d.vxlan?.addresses).toEqual(['fd00:244:1::/128']);
+    expect(d.vxlanPeers).toEqual([
+      // Same IPv4 subnet (CrossSubnet: no IPv4 tunnel), IPv6 always tunnelled.
+      { node: 'node2', gateways: ['fd00:244:2::'], mac: vtepMacOf('node2'), nodeAddress: '10.0.0.2' },
+      // No IPv6 tunnel address: the link-local address of its VTEP MAC (a global onlink gateway would be refused).
+      { node: 'node3', gateways: ['10.0.1.3', vtepLinkLocalOf(vtepMacOf('node3'))], mac: vtepMacOf('node3'), nodeAddress: '10.0.1.3' },
+    ]);
+    const c = planTunnelChanges(d, NOTHING);
+    expect(c.ip).toContain('addr replace fd00:244:1::/128 dev vxlan.tortie');
+    expect(c.ip).toContain(`neigh replace ${vtepLinkLocalOf(vtepMacOf('node3'))} lladdr ${vtepMacOf('node3')} dev vxlan.tortie nud permanent`);
+    expect(c.bridge).toEqual([`fdb replace ${vtepMacOf('node2')} dev vxlan.tortie dst 10.0.0.2 self permanent`, `fdb replace ${vtepMacOf('node3')} dev vxlan.tortie dst 10.0.1.3 self permanent`]);
   });
 
   it('reports a VXLAN pool on a node without an IPv4 address instead of planning a half device', () => {

@@ -10,7 +10,11 @@
  * for every peer node the pools tunnel to (Always, or CrossSubnet and the
  * peer off our subnets): a permanent neighbour (its tunnel address, else its
  * node address: the onlink gateway routes.ts uses) → its VTEP MAC, and an
- * FDB entry VTEP MAC → its node address.
+ * FDB entry VTEP MAC → its node address. IPv6 pools use the same device
+ * (IPv6 inside, IPv4 outside, as routes.ts plans them): the node's IPv6
+ * tunnel address as a /128, and IPv6 neighbours for peers with an IPv6
+ * address (its IPv6 tunnel address, else the link-local address of its VTEP
+ * MAC, `vtepLinkLocalOf`); the FDB entry stays the peer's IPv4 address.
  * IPIP (any IPv4 pool with ipipMode ≠ Never): IPIP_DEVICE up with its MTU and
  * the node's IPIP tunnel address. tunl0 is the ipip module's fallback device
  * (it cannot be deleted), so when no pool wants IPIP only its addresses go.
@@ -19,7 +23,7 @@
  * neighbours and FDB entries are compared whole, and what is not desired is
  * removed. Nothing on any other device is read or written.
  */
-import { cidrContainsIp, parseCidr, parseIp, type Cidr } from '../../../lib/cidr.js';
+import { cidrContainsIp, formatIp, parseCidr, parseIp, type Cidr } from '../../../lib/cidr.js';
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_PORT, VXLAN_VNI } from '../../../lib/contract.js';
 import { TortieError } from '../../../lib/errors.js';
 import type { FdbEntry, IpLink, IpNeighbour } from '../../../lib/kernel/ip-json.js';
@@ -41,6 +45,10 @@ export interface TunnelNode {
   readonly vxlanTunnelMac?: string | undefined;
   /** Node spec.bgp.ipv4IPIPTunnelAddr. */
   readonly ipipTunnelAddress?: string | undefined;
+  /** The node's IPv6 address (spec.bgp.ipv6Address), for IPv6 pools. */
+  readonly address6?: string | undefined;
+  /** Node spec.ipv6VXLANTunnelAddr. */
+  readonly vxlanTunnelAddress6?: string | undefined;
 }
 
 export interface TunnelPool {
@@ -77,14 +85,14 @@ export interface VxlanDevice {
   readonly local: string;
   readonly mac: string;
   readonly mtu: number;
-  /** The device's own address (a /32), or null. */
-  readonly address: string | null;
+  /** The device's own addresses: IPv4 /32 and IPv6 /128, when the Node has them. */
+  readonly addresses: readonly string[];
 }
 
 export interface VxlanPeer {
   readonly node: string;
-  /** The onlink gateway of routes to this node (its tunnel address, else its node address). */
-  readonly gateway: string;
+  /** The onlink gateways of routes to this node, per family (its tunnel address, else its node address). */
+  readonly gateways: readonly string[];
   readonly mac: string;
   /** Outer destination: the node's address. */
   readonly nodeAddress: string;
@@ -130,6 +138,22 @@ export function vtepMacOf(nodeName: string): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
+/**
+ * The IPv6 link-local address (EUI-64) of a VTEP MAC: the address the peer's
+ * own device has, and the gateway of IPv6 routes to a peer without an IPv6
+ * tunnel address. A global gateway will not do: the kernel refuses an IPv6
+ * `onlink` gateway that a route through another device covers ("Nexthop has
+ * invalid gateway or device mismatch"), which the peer's node address is
+ * whenever the nodes share an IPv6 subnet.
+ */
+export function vtepLinkLocalOf(mac: string): string {
+  const b = mac.split(':').map((h) => Number.parseInt(h, 16));
+  const word = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+  const text = `fe80:0:0:0:${word((b[0] ?? 0) ^ 0x02, b[1] ?? 0)}:${word(b[2] ?? 0, 0xff)}:${word(0xfe, b[3] ?? 0)}:${word(b[4] ?? 0, b[5] ?? 0)}`;
+  const ip = parseIp(text);
+  return ip === null ? text : formatIp(6, ip.value); // canonical, as the kernel prints it
+}
+
 function isIpv4Pool(pool: TunnelPool): boolean {
   return parseCidr(pool.cidr)?.family === 4;
 }
@@ -158,14 +182,24 @@ export function planTunnels(model: TunnelModel, uplinkMtu: number | null): Desir
       local: localAddress,
       mac: (local.vxlanTunnelMac ?? vtepMacOf(local.name)).toLowerCase(),
       mtu: model.settings.vxlanMtu > 0 ? model.settings.vxlanMtu : uplink - VXLAN_OVERHEAD,
-      address: local.vxlanTunnelAddress ?? null,
+      addresses: [...(local.vxlanTunnelAddress === undefined ? [] : [`${local.vxlanTunnelAddress}/32`]), ...(local.vxlanTunnelAddress6 === undefined ? [] : [`${local.vxlanTunnelAddress6}/128`])],
     };
     const subnets: Cidr[] = model.localSubnets.flatMap((s) => parseCidr(s) ?? []);
-    const isAlways = vxlanPools.some((p) => p.vxlanMode === 'Always');
+    const poolsOf = (family: 4 | 6) => vxlanPools.filter((p) => parseCidr(p.cidr)?.family === family);
+    /** Whether traffic of `family` to a peer at `address` is tunnelled. */
+    const tunnels = (family: 4 | 6, address: string | undefined) => {
+      const pools = poolsOf(family);
+      return address !== undefined && parseIp(address)?.family === family && pools.length > 0 && (pools.some((p) => p.vxlanMode === 'Always') || !inAny(subnets, address));
+    };
     for (const peer of [...model.peers].sort((a, b) => a.name.localeCompare(b.name))) {
+      // The outer (FDB) address is always the peer's IPv4 address.
       if (peer.name === local.name || peer.address === undefined || parseIp(peer.address)?.family !== 4 || peer.address === localAddress) continue;
-      if (!isAlways && inAny(subnets, peer.address)) continue;
-      vxlanPeers.push({ node: peer.name, gateway: peer.vxlanTunnelAddress ?? peer.address, mac: (peer.vxlanTunnelMac ?? vtepMacOf(peer.name)).toLowerCase(), nodeAddress: peer.address });
+      const mac = (peer.vxlanTunnelMac ?? vtepMacOf(peer.name)).toLowerCase();
+      const gateways = [
+        ...(tunnels(4, peer.address) ? [peer.vxlanTunnelAddress ?? peer.address] : []),
+        ...(tunnels(6, peer.address6) ? [peer.vxlanTunnelAddress6 ?? vtepLinkLocalOf(mac)] : []),
+      ];
+      if (gateways.length > 0) vxlanPeers.push({ node: peer.name, gateways, mac, nodeAddress: peer.address });
     }
   }
 
@@ -178,7 +212,7 @@ export function planTunnels(model: TunnelModel, uplinkMtu: number | null): Desir
   return { vxlan, vxlanPools: vxlanPools.map((p) => p.name), vxlanPeers, ipip, problems };
 }
 
-/** What the kernel holds on our tunnel devices (IPv4 addresses as `a.b.c.d/len`). */
+/** What the kernel holds on our tunnel devices (addresses as `address/len`, link-local ones left out). */
 export interface ActualTunnels {
   readonly vxlan: { readonly link: IpLink | null; readonly addresses: readonly string[]; readonly neighbours: readonly IpNeighbour[]; readonly fdb: readonly FdbEntry[] };
   readonly ipip: { readonly link: IpLink | null; readonly addresses: readonly string[] };
@@ -196,13 +230,9 @@ function isSameVxlanParameters(link: IpLink, d: VxlanDevice): boolean {
   return link.kind === 'vxlan' && v !== null && v !== undefined && v.id === d.vni && v.port === d.port && v.local === d.local && !v.isLearning;
 }
 
-/** Address lines that turn `actual` (a.b.c.d/len) into the one desired /32 (or none). */
-function addressChanges(dev: string, desired: string | null, actual: readonly string[]): string[] {
-  const want = desired === null ? null : `${desired}/32`;
-  return [
-    ...(want !== null && !actual.includes(want) ? [`addr replace ${want} dev ${dev}`] : []),
-    ...actual.filter((a) => a !== want).map((a) => `addr del ${a} dev ${dev}`),
-  ];
+/** Address lines that turn `actual` into `desired` (both `address/len`). */
+function addressChanges(dev: string, desired: readonly string[], actual: readonly string[]): string[] {
+  return [...desired.filter((d) => !actual.includes(d)).map((d) => `addr replace ${d} dev ${dev}`), ...actual.filter((a) => !desired.includes(a)).map((a) => `addr del ${a} dev ${dev}`)];
 }
 
 function linkSettings(link: IpLink | null, mtu: number, mac: string | null): string[] {
@@ -223,11 +253,11 @@ function vxlanChanges(d: VxlanDevice | null, peers: readonly VxlanPeer[], actual
   const current = isKept ? link : null;
   const settings = linkSettings(current, d.mtu, d.mac);
   if (settings.length > 0) ip.push(`link set ${d.name} ${settings.join(' ')}`);
-  ip.push(...addressChanges(d.name, d.address, current === null ? [] : actual.addresses));
+  ip.push(...addressChanges(d.name, d.addresses, current === null ? [] : actual.addresses));
 
   const neighbours = current === null ? [] : actual.neighbours;
   const fdb = current === null ? [] : actual.fdb;
-  const wantedNeighbours = new Map(peers.map((p) => [p.gateway, p.mac]));
+  const wantedNeighbours = new Map(peers.flatMap((p) => p.gateways.map((g) => [g, p.mac] as const)));
   for (const [gateway, mac] of wantedNeighbours) {
     const a = neighbours.find((n) => n.dst === gateway);
     if (a === undefined || a.lladdr !== mac || !a.state.includes('PERMANENT')) ip.push(`neigh replace ${gateway} lladdr ${mac} dev ${d.name} nud permanent`);
@@ -249,11 +279,11 @@ function vxlanChanges(d: VxlanDevice | null, peers: readonly VxlanPeer[], actual
 function ipipChanges(d: IpipDevice | null, actual: ActualTunnels['ipip']): string[] {
   const link = actual.link;
   // tunl0 is the ipip module's fallback device: it cannot be deleted, only emptied.
-  if (d === null) return link === null ? [] : addressChanges(IPIP_DEVICE, null, actual.addresses);
+  if (d === null) return link === null ? [] : addressChanges(IPIP_DEVICE, [], actual.addresses);
   const lines = link === null ? [`link add ${d.name} type ipip`] : [];
   const settings = linkSettings(link, d.mtu, null);
   if (settings.length > 0) lines.push(`link set ${d.name} ${settings.join(' ')}`);
-  return [...lines, ...addressChanges(d.name, d.address, link === null ? [] : actual.addresses)];
+  return [...lines, ...addressChanges(d.name, d.address === null ? [] : [`${d.address}/32`], link === null ? [] : actual.addresses)];
 }
 
 /** The writes that turn `actual` into `desired`; both empty when they already match. */
