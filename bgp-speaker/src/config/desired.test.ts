@@ -66,6 +66,18 @@ describe('calculateSpeakerConfig', () => {
     expect(c.listenPort).toBe(179);
   });
 
+  it('routes IPv6 VXLAN to a node without ipv6VXLANTunnelAddr via the link-local address of its VTEP MAC', () => {
+    const dual = [
+      parsed<Node>('Node', 'node1', { bgp: { ipv4Address: '10.0.0.1/24', ipv6Address: 'fd00::1/64' } }),
+      parsed<Node>('Node', 'node2', { bgp: { ipv4Address: '10.0.0.2/24', ipv6Address: 'fd00::2/64' }, vxlanTunnelMACAddr: '02:AA:BB:CC:DD:EE' }),
+      parsed<Node>('Node', 'node3', { bgp: { ipv4Address: '10.0.0.3/24', ipv6Address: 'fd00::3/64' }, ipv6VXLANTunnelAddr: 'fd00:244:3::' }),
+    ];
+    const c = calculateSpeakerConfig(snapshot({ nodes: dual }));
+    expect(c.routing.vxlanTunnelAddresses?.get('fd00::2')).toBe('fe80::aa:bbff:fecc:ddee');
+    expect(c.routing.vxlanTunnelAddresses?.get('fd00::3')).toBe('fd00:244:3::');
+    expect(c.tunnels.peers.map((p) => p.address6)).toEqual(['fd00::2', 'fd00::3']);
+  });
+
   it('gives the tunnel model the pools, the nodes\' tunnel fields and FelixConfiguration (node object over default)', () => {
     const felix = (name: string, spec: Record<string, unknown>) => {
       const r = parseResource('FelixConfiguration', { apiVersion: TORTIE_API_VERSION, kind: 'FelixConfiguration', metadata: { name }, spec });
