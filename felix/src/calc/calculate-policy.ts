@@ -28,7 +28,8 @@ import type {
   PolicyChain,
   PortRange,
 } from './desired.js';
-import { equalities, MemberIndex } from './member-index.js';
+import { MemberIndex } from './member-index.js';
+import { SelectorIndex } from './selector-index.js';
 import { addressSetName, hostEndpointChainName, namedPortSetName, policyChainName, workloadChainName } from './names.js';
 import type { PolicySnapshot } from './snapshot.js';
 
@@ -142,7 +143,7 @@ export class PolicyCalculator {
     const sets = new SetBuilder(members, this.sets);
 
     const ordered = STAGES.flatMap((stage) => snapshot.policies.filter((p) => p.stage === stage).sort(comparePolicies));
-    const index = new PolicyIndex(ordered);
+    const index = new SelectorIndex(ordered);
     const chains = new Map<string, PolicyChain>();
     const chainOf = (policy: PolicyModel, direction: Direction): string => {
       const name = policyChainName(policy.id, direction);
@@ -218,43 +219,6 @@ export class PolicyCalculator {
     return chain;
   }
 }
-
-/**
- * Policies by the `key == value` conjuncts of their selectors, so that the
- * policies selecting an endpoint are found among a few candidates (nearly
- * every policy selector names its namespace) instead of by testing all.
- * `selecting` answers in the order given (stage, then order, then id).
- */
-class PolicyIndex {
-  private readonly byLabel = new Map<string, PolicyModel[]>();
-  private readonly unindexed: PolicyModel[] = [];
-  private readonly rank = new Map<PolicyModel, number>();
-
-  constructor(ordered: readonly PolicyModel[]) {
-    ordered.forEach((policy, i) => {
-      this.rank.set(policy, i);
-      const eq = equalities(policy.selector)[0];
-      if (eq === undefined) this.unindexed.push(policy);
-      else {
-        const key = labelKey(eq.key, eq.value);
-        const list = this.byLabel.get(key);
-        if (list) list.push(policy);
-        else this.byLabel.set(key, [policy]);
-      }
-    });
-  }
-
-  selecting(labels: Labels): PolicyModel[] {
-    const candidates = [...this.unindexed];
-    for (const [k, v] of Object.entries(labels)) {
-      const list = this.byLabel.get(labelKey(k, v));
-      if (list !== undefined) candidates.push(...list);
-    }
-    return candidates.filter((p) => matchSelector(p.selector, labels)).sort((a, b) => this.rank.get(a)! - this.rank.get(b)!);
-  }
-}
-
-const labelKey = (key: string, value: string) => `${key}\u0000${value}`;
 
 function compilePolicyChain(policy: PolicyModel, direction: Direction, name: string, sets: SetBuilder): PolicyChain {
   const rules = direction === 'ingress' ? policy.ingress : policy.egress;
