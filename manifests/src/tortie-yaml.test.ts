@@ -14,20 +14,16 @@ import { parseControllersConfig } from '../../controllers/src/config.js';
 import { parseFelixConfig, startHealthServer } from '../../felix/src/main.js';
 import { CNI_AGENT_SOCKET_ENV } from '../../lib/contract.js';
 import { readManifestParts, TORTIE_YAML } from './generate.js';
-import { CONFIG_MAP_NAME, imageFor, NAMESPACE, renderTortieYaml } from './tortie-yaml.js';
+import { resolveContainerEnv, type ManifestEnvVar } from './container-env.js';
+import { imageFor, NAMESPACE, renderTortieYaml } from './tortie-yaml.js';
 
 type Env = Record<string, string>;
 type Obj = Record<string, unknown>;
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } };
-}
 interface Container {
   name: string;
   image: string;
   command: string[];
-  env?: EnvVar[];
+  env?: ManifestEnvVar[];
   volumeMounts?: { name: string; mountPath: string }[];
   livenessProbe?: { httpGet: { path: string; port: number; host?: string } };
   readinessProbe?: { httpGet: { path: string; port: number; host?: string } };
@@ -49,25 +45,14 @@ const committed = readFileSync(TORTIE_YAML, 'utf8');
 const documents = parseAllDocuments(committed);
 const objects = documents.map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
 const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
-const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === CONFIG_MAP_NAME)!;
 const podSpecs = objects.filter((o) => o.spec?.template?.spec !== undefined).map((o) => [o, o.spec!.template!.spec] as const);
 const containers = podSpecs.flatMap(([owner, spec]) => [...(spec.initContainers ?? []), ...spec.containers].map((c) => [owner, c] as const));
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** What the kubelet resolves a container's environment to on node `node-1` (plus what it sets in every pod). */
 function resolvedEnv(container: Container): Env {
-  const env: Env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
-  for (const v of container.env ?? []) {
-    if (v.value !== undefined) env[v.name] = v.value;
-    else if (v.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') env[v.name] = 'node-1';
-    else if (v.valueFrom?.configMapKeyRef !== undefined) {
-      expect(v.valueFrom.configMapKeyRef.name).toBe(CONFIG_MAP_NAME);
-      const value = configMap.data?.[v.valueFrom.configMapKeyRef.key];
-      expect(value, `${container.name}: ${v.name} names ConfigMap key ${v.valueFrom.configMapKeyRef.key}`).toBeDefined();
-      env[v.name] = value!;
-    } else throw new Error(`${container.name}: ${v.name} has a valueFrom this test does not resolve`);
-  }
-  return env;
+  const configMaps = objects.filter((o) => o.kind === 'ConfigMap') as { metadata: { name: string }; data?: Record<string, string> }[];
+  return { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', ...resolveContainerEnv(container.env ?? [], configMaps, 'node-1') };
 }
 
 /**
