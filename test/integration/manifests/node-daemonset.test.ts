@@ -12,49 +12,24 @@
  * every API request allowed by the roles tortie.yaml binds to the
  * DaemonSet's service account.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { createKubernetesDatastore, type KubernetesDatastore } from '../../../lib/datastore/kubernetes.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
-import { resolveContainerEnv, type ManifestConfigMap, type ManifestEnvVar } from '../../../manifests/src/container-env.js';
 import { FakeApiServer } from '../../harness/fake-apiserver.js';
-import { checkRoles, type ManifestObject } from '../../harness/rbac.js';
+import { checkRoles } from '../../harness/rbac.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName, type NetnsHarness } from '../../harness/netns.js';
 import { stopProcess } from '../../harness/process.js';
+import { repo, rolesBoundTo, workloadContainer, type Probe } from './tortie-yaml.test-helpers.js';
 
 const problem = await kernelAccessProblem();
 if (problem !== null) console.warn(`skipping test/integration/manifests/node-daemonset.test.ts: ${problem}`);
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const NODE = 'tt-ds-node';
-
-interface Probe {
-  httpGet: { path: string; port: number; host: string };
-}
-interface Container {
-  name: string;
-  command: string[];
-  env?: ManifestEnvVar[];
-  livenessProbe: Probe;
-  readinessProbe: Probe;
-}
-const objects = parseAllDocuments(await readFile(join(repo, 'manifests/tortie.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string } } | null);
-const daemonSet = objects.find((o) => o?.kind === 'DaemonSet' && o.metadata.name === 'tortie-node') as unknown as { spec: { template: { spec: { containers: Container[]; serviceAccountName: string } } } };
-const container = daemonSet.spec.template.spec.containers.find((c) => c.name === 'tortie-node')!;
-const configMaps = objects.filter((o) => o?.kind === 'ConfigMap') as unknown as ManifestConfigMap[];
-const serviceAccount = daemonSet.spec.template.spec.serviceAccountName;
-
-/** The Roles and ClusterRoles tortie.yaml binds to a service account of kube-system. */
-function rolesBoundTo(account: string): ManifestObject[] {
-  const all = objects.filter((o) => o !== null) as unknown as ManifestObject[];
-  const bound = all.filter((o) => (o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding') && o.subjects?.some((s) => s.kind === 'ServiceAccount' && s.name === account && s.namespace === 'kube-system'));
-  return all.filter((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && bound.some((b) => b.roleRef?.kind === o.kind && b.roleRef.name === o.metadata.name));
-}
+const { container, serviceAccount, env: manifestEnv } = workloadContainer('DaemonSet', 'tortie-node', 'tortie-node', NODE);
 
 describe.skipIf(problem !== null)('the tortie-node container of tortie.yaml', () => {
   let h: NetnsHarness;
@@ -92,7 +67,7 @@ describe.skipIf(problem !== null)('the tortie-node container of tortie.yaml', ()
   it('with only the cluster replaced, registers the node, creates the default pool and passes both probes', async () => {
     const env = {
       PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      ...resolveContainerEnv(container.env ?? [], configMaps, NODE),
+      ...manifestEnv,
       KUBECONFIG: await api.writeKubeconfig(dir, { user: serviceAccount }),
       TORTIE_STATUS_FILE: join(dir, 'bgp-status.json'),
       TORTIE_CNI_SOCKET: join(dir, 'cni', 'cni.sock'),
@@ -112,10 +87,10 @@ describe.skipIf(problem !== null)('the tortie-node container of tortie.yaml', ()
     child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
     try {
-      await pollUntil('the readiness probe answers 200', async () => (await httpStatus(container.readinessProbe)) === 200, { timeoutMs: 45_000 }).catch((err: unknown) => {
+      await pollUntil('the readiness probe answers 200', async () => (await httpStatus(container.readinessProbe!)) === 200, { timeoutMs: 45_000 }).catch((err: unknown) => {
         throw new Error(`${(err as Error).message}\n--- tortie ${container.command.slice(1).join(' ')} ---\n${output}`);
       });
-      expect(await httpStatus(container.livenessProbe)).toBe(200);
+      expect(await httpStatus(container.livenessProbe!)).toBe(200);
       expect((await ds.get(Kinds.Node, NODE))?.spec).toMatchObject({ bgp: { ipv4Address: '192.0.2.30/24' } });
       expect((await ds.get(Kinds.IPPool, 'default-ipv4-ippool'))?.spec).toMatchObject({ cidr: '192.168.0.0/16', blockSize: 26, ipipMode: 'Always', vxlanMode: 'Never', natOutgoing: true });
       const requests = api.requests.filter((r) => r.user === serviceAccount);
