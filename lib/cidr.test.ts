@@ -2,6 +2,11 @@ import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  intersectRanges,
+  mergeRanges,
+  rangeAsCidr,
+  subtractRanges,
+  type AddressRange,
   type Cidr,
   cidrAddress,
   cidrContains,
@@ -321,5 +326,40 @@ describe('mergeCidrs', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('address ranges', () => {
+  // Small IPv4 values, so a brute force over every address can check the set algebra.
+  const rangeArb = fc.tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 15 })).map(([first, len]): AddressRange => ({ family: 4, first: BigInt(first), last: BigInt(first + len) }));
+  const members = (ranges: readonly AddressRange[]) => {
+    const out = new Set<number>();
+    for (const r of ranges) for (let v = Number(r.first); v <= Number(r.last); v++) out.add(v);
+    return out;
+  };
+  const isMerged = (ranges: readonly AddressRange[]) => ranges.every((r, i) => r.first <= r.last && (i === 0 || ranges[i - 1]!.last + 1n < r.first));
+
+  it('merge, intersect and subtract hold exactly the addresses of the set operation, merged', () => {
+    fc.assert(
+      fc.property(fc.array(rangeArb, { maxLength: 6 }), fc.array(rangeArb, { maxLength: 6 }), (xs, ys) => {
+        const a = mergeRanges(xs);
+        const b = mergeRanges(ys);
+        const [ma, mb] = [members(xs), members(ys)];
+        expect(isMerged(a)).toBe(true);
+        expect(members(a)).toEqual(ma);
+        const both = intersectRanges(a, b);
+        expect(members(both)).toEqual(new Set([...ma].filter((v) => mb.has(v))));
+        const rest = subtractRanges(a, b);
+        expect(isMerged(rest)).toBe(true);
+        expect(members(rest)).toEqual(new Set([...ma].filter((v) => !mb.has(v))));
+      }),
+    );
+  });
+
+  it('a range is a CIDR only when it is aligned and a power of two long', () => {
+    expect(rangeAsCidr({ family: 4, first: 8n, last: 15n })).toEqual({ family: 4, network: 8n, prefixLength: 29 });
+    expect(rangeAsCidr({ family: 4, first: 4n, last: 11n })).toBeNull();
+    expect(rangeAsCidr({ family: 4, first: 5n, last: 7n })).toBeNull();
+    expect(rangeAsCidr({ family: 6, first: 0n, last: (1n << 128n) - 1n })).toEqual({ family: 6, network: 0n, prefixLength: 0 });
   });
 });

@@ -222,27 +222,95 @@ export function compareCidrs(a: Cidr, b: Cidr): number {
  * aggregate a node's blocks before announcing them over BGP.
  */
 export function mergeCidrs(cidrs: readonly Cidr[]): Cidr[] {
-  const result: Cidr[] = [];
-  for (const family of [4, 6] as const) {
-    const ranges = cidrs
-      .filter((c) => c.family === family)
-      .map((c): [bigint, bigint] => {
-        const start = c.network & prefixMask(family, c.prefixLength);
-        return [start, start + cidrSize(c) - 1n];
-      })
-      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const merged: [bigint, bigint][] = [];
-    for (const [start, end] of ranges) {
-      const last = merged[merged.length - 1];
-      if (last !== undefined && start <= last[1] + 1n) {
-        if (end > last[1]) last[1] = end;
-      } else {
-        merged.push([start, end]);
-      }
+  return mergeRanges(cidrs.map(cidrRange)).flatMap((r) => rangeToCidrs(r.family, r.first, r.last));
+}
+
+/**
+ * An inclusive run of addresses of one family. Sets of addresses that are
+ * not CIDRs (an ipBlock minus its excepts, the union of several peers) are
+ * lists of ranges: sorted, disjoint and never adjacent once merged.
+ */
+export interface AddressRange {
+  readonly family: IpFamily;
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+export function cidrRange(c: Cidr): AddressRange {
+  const first = c.network & prefixMask(c.family, c.prefixLength);
+  return { family: c.family, first, last: first + cidrSize(c) - 1n };
+}
+
+/** Every address of the family. */
+export function familyRange(family: IpFamily): AddressRange {
+  return { family, first: 0n, last: ALL_ONES[family] };
+}
+
+/** Ranges sorted (IPv4 first), overlapping and adjacent ones merged: one spelling for one set of addresses. */
+export function mergeRanges(ranges: readonly AddressRange[]): AddressRange[] {
+  const sorted = [...ranges].sort((a, b) => a.family - b.family || (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  const out: { family: IpFamily; first: bigint; last: bigint }[] = [];
+  for (const r of sorted) {
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.family === r.family && r.first <= prev.last + 1n) {
+      if (r.last > prev.last) prev.last = r.last;
+    } else {
+      out.push({ family: r.family, first: r.first, last: r.last });
     }
-    for (const [start, end] of merged) result.push(...rangeToCidrs(family, start, end));
   }
-  return result;
+  return out;
+}
+
+/** Addresses in both (inputs merged, as mergeRanges returns them). */
+export function intersectRanges(a: readonly AddressRange[], b: readonly AddressRange[]): AddressRange[] {
+  const out: AddressRange[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x.family !== y.family) {
+      if (x.family < y.family) i++;
+      else j++;
+      continue;
+    }
+    const first = x.first > y.first ? x.first : y.first;
+    const last = x.last < y.last ? x.last : y.last;
+    if (first <= last) out.push({ family: x.family, first, last });
+    if (x.last < y.last) i++;
+    else j++;
+  }
+  return out;
+}
+
+/** Addresses of `a` that are not in `b` (inputs merged, as mergeRanges returns them). */
+export function subtractRanges(a: readonly AddressRange[], b: readonly AddressRange[]): AddressRange[] {
+  const out: AddressRange[] = [];
+  for (const r of a) {
+    let first = r.first;
+    let done = false;
+    for (const cut of b) {
+      if (cut.family !== r.family || cut.last < first) continue;
+      if (cut.first > r.last) break;
+      if (cut.first > first) out.push({ family: r.family, first, last: cut.first - 1n });
+      if (cut.last >= r.last) {
+        done = true;
+        break;
+      }
+      first = cut.last + 1n;
+    }
+    if (!done) out.push({ family: r.family, first, last: r.last });
+  }
+  return out;
+}
+
+/** The CIDR holding exactly the range's addresses, or null when the range is not one. */
+export function rangeAsCidr(r: AddressRange): Cidr | null {
+  const size = r.last - r.first + 1n;
+  if ((size & (size - 1n)) !== 0n) return null;
+  const hostBits = size.toString(2).length - 1;
+  const c: Cidr = { family: r.family, network: r.first, prefixLength: maxPrefixLength(r.family) - hostBits };
+  return (r.first & prefixMask(r.family, c.prefixLength)) === r.first ? c : null;
 }
 
 /** The minimal CIDRs covering [start, end] exactly. */
