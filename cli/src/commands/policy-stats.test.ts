@@ -46,6 +46,7 @@ describe('tortie policy stats', () => {
         { policyId: 'gnp/base', ruleIndex: 1, packets: 7, bytes: 700 },
         { policyId: 'knp/y/allow-80', ruleIndex: 0, packets: 4, bytes: 240 },
       ],
+      kubernetesStages: [],
     });
   });
 
@@ -68,5 +69,12 @@ describe('tortie policy stats', () => {
 
   it('says so when no policy rule is programmed', () => {
     expect(formatPolicyStats([])).toBe('no policy rules are programmed\n');
+  });
+
+  it('prints the Kubernetes stage of each endpoint after the policy rules', () => {
+    const stage = { endpoint: 'y/web', direction: 'ingress' as const, allowed: { packets: 3, bytes: 180 }, dropped: { packets: 2, bytes: 120 } };
+    expect(formatPolicyStats([{ policyId: 'gnp/base', ruleIndex: 0, packets: 1, bytes: 60 }], [stage])).toBe(
+      'POLICY     RULE   PACKETS   BYTES\ngnp/base   0      1         60\n\nENDPOINT   DIRECTION   K8S-ALLOWED   K8S-DROPPED   BYTES\ny/web      ingress     3             2             300\n',
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { readPolicyCounters, type RuleCounter } from '../../../felix/src/dataplane/counters.js';
+import { readKubernetesStageCounters, readPolicyCounters, type RuleCounter, type StageCounter } from '../../../felix/src/dataplane/counters.js';
 import { NFT_TABLE_FAMILY, NFT_TABLE_NAME } from '../../../lib/contract.js';
 import { commandFailureOf, runCommand, type CommandRunner } from '../../../lib/kernel/exec.js';
 import type { CommandContext } from '../context.js';
@@ -9,7 +9,10 @@ import { renderTable } from '../table.js';
  * `tortie policy stats [-o json] [--netns NAME]`: the packet and byte
  * counters of every policy rule in this node's `inet tortie` table
  * (`nft -j list table inet tortie`, summed per policy rule by felix's
- * readPolicyCounters). Needs root (CAP_NET_ADMIN), as nft does.
+ * readPolicyCounters), then those of each endpoint's Kubernetes stage:
+ * Kubernetes NetworkPolicies are compiled into one lookup per endpoint and
+ * direction, so they count together, as allowed and dropped packets
+ * (readKubernetesStageCounters). Needs root (CAP_NET_ADMIN), as nft does.
  *
  * Exit codes: 0; 3 when the table is not there (no policy agent has
  * programmed this node); 1 when nft fails otherwise (the message is nft's).
@@ -23,13 +26,25 @@ export interface PolicyStatsFlags {
   netns?: string;
 }
 
-/** Counters as a table, one row per policy rule, policies in id order. Pure. */
-export function formatPolicyStats(counters: readonly RuleCounter[]): string {
-  if (counters.length === 0) return 'no policy rules are programmed\n';
-  return renderTable(
-    ['POLICY', 'RULE', 'PACKETS', 'BYTES'],
-    counters.map((c) => [c.policyId, String(c.ruleIndex), String(c.packets), String(c.bytes)]),
-  );
+/**
+ * Counters as tables: one row per policy rule, policies in id order; then one
+ * row per endpoint and direction with a Kubernetes stage. Pure.
+ */
+export function formatPolicyStats(counters: readonly RuleCounter[], stages: readonly StageCounter[] = []): string {
+  if (counters.length === 0 && stages.length === 0) return 'no policy rules are programmed\n';
+  const parts: string[] = [];
+  if (counters.length > 0) {
+    parts.push(renderTable(['POLICY', 'RULE', 'PACKETS', 'BYTES'], counters.map((c) => [c.policyId, String(c.ruleIndex), String(c.packets), String(c.bytes)])));
+  }
+  if (stages.length > 0) {
+    parts.push(
+      renderTable(
+        ['ENDPOINT', 'DIRECTION', 'K8S-ALLOWED', 'K8S-DROPPED', 'BYTES'],
+        stages.map((s) => [s.endpoint, s.direction, String(s.allowed.packets), String(s.dropped.packets), String(s.allowed.bytes + s.dropped.bytes)]),
+      ),
+    );
+  }
+  return parts.join('\n');
 }
 
 export async function runPolicyStats(ctx: CommandContext, flags: PolicyStatsFlags, run: CommandRunner = runCommand): Promise<ExitCode> {
@@ -49,7 +64,9 @@ export async function runPolicyStats(ctx: CommandContext, flags: PolicyStatsFlag
     ctx.stderr(`${(err as Error).message.trimEnd()}\n`);
     return ExitCode.InvalidInput;
   }
-  const counters = readPolicyCounters(JSON.parse(listed) as unknown);
-  ctx.stdout(flags.output === 'json' ? `${JSON.stringify({ counters }, null, 2)}\n` : formatPolicyStats(counters));
+  const parsed = JSON.parse(listed) as unknown;
+  const counters = readPolicyCounters(parsed);
+  const kubernetesStages = readKubernetesStageCounters(parsed);
+  ctx.stdout(flags.output === 'json' ? `${JSON.stringify({ counters, kubernetesStages }, null, 2)}\n` : formatPolicyStats(counters, kubernetesStages));
   return ExitCode.Ok;
 }

@@ -112,7 +112,7 @@ describe('calculatePolicy', () => {
     const web = desired.workloads.find((w) => w.id === 'prod/web-1')!;
     expect(web.ingress.stages).toEqual([
       { stage: 'tortie', chains: ['pi-gnp/edge', 'pi-np/prod/web'] },
-      { stage: 'kubernetes', chains: ['pi-knp/prod/default-deny', 'pi-knp/prod/web-from-corp'] },
+      { stage: 'kubernetes', chains: ['pi-knp/prod/default-deny', 'pi-knp/prod/web-from-corp'], lookup: { sets: [{ name: expect.stringMatching(/^kport4-/), kind: 'peer-ports', family: 4 }] } },
     ]);
     expect(web.egress.stages).toEqual([{ stage: 'tortie', chains: ['po-np/prod/web'] }]);
     const tool = desired.workloads.find((w) => w.id === 'dev/tool-1')!;

@@ -28,6 +28,7 @@ import type {
   PolicyChain,
   PortRange,
 } from './desired.js';
+import { StageLookups } from './kubernetes-stage.js';
 import { MemberIndex } from './member-index.js';
 import { SelectorIndex } from './selector-index.js';
 import { addressSetName, hostEndpointChainName, namedPortSetName, policyChainName, workloadChainName } from './names.js';
@@ -88,6 +89,8 @@ export class PolicyCalculator {
   private readonly compiled = new WeakMap<PolicyModel, Map<Direction, { chain: PolicyChain; requests: readonly NamedRequest[] }>>();
   private sets = new Map<string, CachedSet>();
   private plans = new Map<string, { text: string; plan: EndpointPlan }>();
+  /** The Kubernetes stage as set lookups: a packet's cost stays flat however many policies select its pod. */
+  private readonly lookups = new StageLookups();
 
   calculate(snapshot: PolicySnapshot): DesiredPolicyState {
     const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
@@ -193,13 +196,13 @@ export class PolicyCalculator {
     const usedNames = new Set(used.map((x) => x.name));
     for (const name of this.sets.keys()) if (!usedNames.has(name)) this.sets.delete(name);
 
-    return {
+    return this.lookups.compile({
       workloads,
       hostEndpoints,
       policyChains: [...chains.values()].sort((a, b) => cmp(a.name, b.name)),
       sets: used,
       failsafe: { inbound: snapshot.config.failsafeInboundHostPorts, outbound: snapshot.config.failsafeOutboundHostPorts },
-    };
+    });
   }
 
   /** A policy's chain for one direction, compiled once per PolicyModel object; its sets are requested again on every use. */

@@ -11,7 +11,11 @@ export interface DesiredPolicyState {
   readonly workloads: readonly EndpointPlan[];
   /** Local host endpoints (named interfaces), sorted by interface name. */
   readonly hostEndpoints: readonly EndpointPlan[];
-  /** One chain per policy per direction that applies to a local endpoint, sorted by name. */
+  /**
+   * One chain per policy per direction that applies to a local endpoint, sorted by name. The
+   * evaluator walks all of them; the renderer writes those a stage jumps to (a stage compiled
+   * into a `lookup` does not).
+   */
   readonly policyChains: readonly PolicyChain[];
   /** Every set a rule references, sorted by name. */
   readonly sets: readonly IpSet[];
@@ -37,8 +41,26 @@ export interface EndpointPlan {
  * After the last stage (every stage passed, or none applies), `fallthrough`.
  */
 export interface DirectionPlan {
-  readonly stages: readonly { readonly stage: PolicyStage; readonly chains: readonly string[] }[];
+  readonly stages: readonly StagePlan[];
   readonly fallthrough: 'allow' | 'drop';
+}
+
+export interface StagePlan {
+  readonly stage: PolicyStage;
+  /** The chains of the policies that apply, in order (what `explain` walks). */
+  readonly chains: readonly string[];
+  /**
+   * The same stage as set lookups (calc/kubernetes-stage.ts): a packet any of these sets holds is
+   * allowed, any other is dropped. Present when every rule of the stage is an allow the sets can
+   * express (always, for Kubernetes NetworkPolicies); the renderer then writes these lookups
+   * instead of a jump per chain, so the cost of a packet does not grow with the policies.
+   */
+  readonly lookup?: StageLookup;
+}
+
+/** The `peers` / `peer-ports` sets of `DesiredPolicyState.sets` a stage asks, in order. */
+export interface StageLookup {
+  readonly sets: readonly { readonly name: string; readonly kind: 'peers' | 'peer-ports'; readonly family: 4 | 6 }[];
 }
 
 export interface PolicyChain {
@@ -99,7 +121,38 @@ export type IpSet =
       readonly family: 4 | 6;
       readonly source: string;
       readonly elements: readonly NamedPortElement[];
+    }
+  | {
+      /** Peer addresses a stage allows on every protocol (nft: interval set of addresses). */
+      readonly kind: 'peers';
+      readonly name: string;
+      readonly family: 4 | 6;
+      readonly source: string;
+      /** Sorted, disjoint, not adjacent. */
+      readonly elements: readonly AddressRangeText[];
+    }
+  | {
+      /** Peer . protocol . port a stage allows (nft: concatenated interval set; elements must not overlap). */
+      readonly kind: 'peer-ports';
+      readonly name: string;
+      readonly family: 4 | 6;
+      readonly source: string;
+      /** Disjoint; sorted by protocol, first port, first address. */
+      readonly elements: readonly PeerPortElement[];
     };
+
+/** Addresses of one family, first..last inclusive, as text. */
+export interface AddressRangeText {
+  readonly first: string;
+  readonly last: string;
+}
+
+/** One element of a `peer-ports` set: any address of the range, with this protocol, to a port of the range. */
+export interface PeerPortElement extends AddressRangeText {
+  readonly protocol: number;
+  readonly firstPort: number;
+  readonly lastPort: number;
+}
 
 export interface NamedPortElement {
   readonly address: string;

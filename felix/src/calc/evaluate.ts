@@ -169,7 +169,8 @@ export class SetIndex {
   constructor(sets: readonly IpSet[]) {
     for (const s of sets) {
       if (s.kind === 'addresses') this.addresses.set(s.name, s.elements.map(parseCidr).filter((c): c is NonNullable<typeof c> => c !== null));
-      else this.namedPorts.set(s.name, new Set(s.elements.map((e) => `${canonical(e.address)} ${e.protocol} ${e.port}`)));
+      else if (s.kind === 'named-ports') this.namedPorts.set(s.name, new Set(s.elements.map((e) => `${canonical(e.address)} ${e.protocol} ${e.port}`)));
+      // peers / peer-ports sets are a stage's lookups; the walk goes through that stage's chains instead.
     }
   }
 

@@ -40,6 +40,15 @@ export function namedPortSetName(family: 4 | 6, source: string): string {
   return `np${family}-${shortHash(source)}`;
 }
 
+/**
+ * A stage's lookup sets (calc/kubernetes-stage.ts), named after what decides their content
+ * (direction, policies, the endpoint's own named ports), so endpoints with the same policies
+ * share one set and a set keeps its name while its elements change.
+ */
+export function stageLookupSetName(kind: 'peers' | 'peer-ports', family: 4 | 6, key: string): string {
+  return `${kind === 'peers' ? 'kpeer' : 'kport'}${family}-${shortHash(key)}`;
+}
+
 export function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

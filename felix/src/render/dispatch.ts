@@ -1,5 +1,5 @@
 import { HOST_VETH_PREFIX } from '../../../lib/contract.js';
-import type { DirectionPlan, EndpointPlan } from '../calc/desired.js';
+import type { DirectionPlan, EndpointPlan, StageLookup } from '../calc/desired.js';
 import { ALL_INTERFACES, hostEndpointChainName, workloadChainName } from '../calc/names.js';
 import type { Direction } from '../model/policies.js';
 import { MARK_ALLOW, MARK_PASS } from './marks.js';
@@ -7,6 +7,7 @@ import {
   accept,
   anonSet,
   chain,
+  counter,
   drop,
   inTable,
   jump,
@@ -17,6 +18,7 @@ import {
   payload,
   ret,
   rule,
+  setRef,
   verdictGoto,
   gotoChain,
   type NftMapObj,
@@ -85,7 +87,10 @@ export function workloadChains(ep: EndpointPlan): { names: string[]; objects: Nf
 export function hostEndpointChains(ep: EndpointPlan): { names: string[]; objects: NftObject[] } {
   const th = hostEndpointChainName(ep.interfaceName, 'ingress');
   const fh = hostEndpointChainName(ep.interfaceName, 'egress');
-  return { names: [fh, th], objects: [...directionRules(fh, ep.egress, 'egress', ep.id, ret), ...directionRules(th, ep.ingress, 'ingress', ep.id, accept)] };
+  return {
+    names: [fh, th],
+    objects: [...directionRules(fh, ep.egress, 'egress', ep.id, ret), ...directionRules(th, ep.ingress, 'ingress', ep.id, accept)],
+  };
 }
 
 /** A pod may only send from its own addresses; a family it has no address in, it may not send at all. */
@@ -111,8 +116,14 @@ function antiSpoofing(chainName: string, ep: EndpointPlan): NftObject[] {
  */
 function directionRules(chainName: string, plan: DirectionPlan, direction: Direction, id: string, allowed: NftStatement): NftObject[] {
   const out: NftObject[] = [];
-  if (plan.stages.length > 0) out.push(rule(chainName, [markClear(MARK_ALLOW | MARK_PASS)]));
-  for (const { stage, chains } of plan.stages) {
+  // Only policy chains set the marks; a walk that jumps to none needs no clearing.
+  if (plan.stages.some((s) => s.lookup === undefined)) out.push(rule(chainName, [markClear(MARK_ALLOW | MARK_PASS)]));
+  for (const { stage, chains, lookup } of plan.stages) {
+    if (lookup !== undefined) {
+      // The stage decides every packet that reaches it, so nothing after it could run.
+      out.push(...lookupRules(chainName, lookup, direction, id, allowed));
+      return out;
+    }
     chains.forEach((target, i) => {
       out.push(rule(chainName, i === 0 ? [jump(target)] : [match(markHas(MARK_PASS), '==', 0), jump(target)]));
       if (direction === 'egress') out.push(rule(chainName, [match(markHas(MARK_ALLOW), '!=', 0), markClear(MARK_ALLOW), allowed]));
@@ -123,6 +134,29 @@ function directionRules(chainName: string, plan: DirectionPlan, direction: Direc
   const last: NftStatement = plan.fallthrough === 'drop' ? drop : allowed;
   out.push(rule(chainName, [last], plan.stages.length > 0 ? `all stages passed ${id}` : `no policy ${id}`));
   return out;
+}
+
+/**
+ * A stage compiled into lookups (calc/kubernetes-stage.ts): one rule per set,
+ * the peer being the source of ingress and the destination of egress, then
+ * drop. Each rule counts; `tortie policy stats` reads the counters by the
+ * comments `kubernetes <direction> allow|drop <endpoint>`.
+ */
+function lookupRules(chainName: string, lookup: StageLookup, direction: Direction, id: string, allowed: NftStatement): NftObject[] {
+  const out: NftObject[] = [];
+  const peerField = direction === 'ingress' ? 'saddr' : 'daddr';
+  for (const set of lookup.sets) {
+    const peer = payload(set.family === 4 ? 'ip' : 'ip6', peerField);
+    const key = set.kind === 'peers' ? peer : { concat: [peer, meta('l4proto'), payload('th', 'dport')] };
+    out.push(rule(chainName, [match(key, '==', setRef(set.name)), counter, allowed], stageCounterComment(direction, 'allow', id)));
+  }
+  out.push(rule(chainName, [counter, drop], stageCounterComment(direction, 'drop', id)));
+  return out;
+}
+
+/** The comment of a lookup stage's counting rules; dataplane/counters.ts reads it back. */
+export function stageCounterComment(direction: Direction, verdict: 'allow' | 'drop', endpointId: string): string {
+  return `kubernetes ${direction} ${verdict} ${endpointId}`;
 }
 
 export { chain };

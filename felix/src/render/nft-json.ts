@@ -76,6 +76,7 @@ export const setRef = (name: string): NftExpr => `@${name}`;
 export const accept: NftStatement = { accept: null };
 export const drop: NftStatement = { drop: null };
 export const ret: NftStatement = { return: null };
+export const counter: NftStatement = { counter: null };
 export const jump = (target: string): NftStatement => ({ jump: { target } });
 export const verdictJump = (target: string): NftExpr => ({ jump: { target } });
 export const verdictGoto = (target: string): NftExpr => ({ goto: { target } });

@@ -4,6 +4,7 @@ import { MARK_ALLOW, MARK_PASS } from './marks.js';
 import {
   accept,
   anonSet,
+  counter,
   drop,
   markOr,
   match,
@@ -29,10 +30,9 @@ const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 
  */
 export function renderPolicyChain(chain: PolicyChain): NftObject[] {
   // Every rule counts what it matched; `tortie policy stats` sums them by the comment (dataplane/counters.ts).
-  return chain.rules.map((r) => rule(chain.name, [...renderMatches(r), COUNTER, ...renderAction(r, chain)], ruleComment(chain.policyId, r.ruleIndex)));
+  return chain.rules.map((r) => rule(chain.name, [...renderMatches(r), counter, ...renderAction(r, chain)], ruleComment(chain.policyId, r.ruleIndex)));
 }
 
-const COUNTER: NftStatement = { counter: null };
 
 /** The comment that names a rule's origin; counters are attributed by it. */
 export function ruleComment(policyId: string, ruleIndex: number): string {

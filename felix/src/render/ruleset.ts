@@ -1,3 +1,4 @@
+import { parseIp, rangeAsCidr } from '../../../lib/cidr.js';
 import type { DesiredPolicyState, IpSet } from '../calc/desired.js';
 import { hostEndpointChainName, workloadChainName } from '../calc/names.js';
 import { renderFailsafe } from './failsafe.js';
@@ -110,7 +111,9 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     for (const name of e.names) addChain(chain(name));
     addRules(e.objects);
   }
+  const used = usedByRenderedRules(desired);
   for (const pc of desired.policyChains) {
+    if (!used.chains.has(pc.name)) continue;
     addChain(chain(pc.name));
     addRules(renderPolicyChainOnce(pc));
   }
@@ -121,7 +124,38 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress')),
     renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress')),
   ].map((m) => m.map);
-  return { chains, sets: desired.sets.map((s) => renderSetOnce(s).set), maps };
+  return { chains, sets: desired.sets.filter((s) => used.sets.has(s.name)).map((s) => renderSetOnce(s).set), maps };
+}
+
+/**
+ * The policy chains some endpoint jumps to and the sets some written rule
+ * reads. A stage compiled into lookups jumps to none of its chains, so
+ * those chains and the selector sets only they read stay out of the kernel
+ * (the evaluator still walks them for `explain`).
+ */
+function usedByRenderedRules(desired: DesiredPolicyState): { chains: Set<string>; sets: Set<string> } {
+  const chains = new Set<string>();
+  const sets = new Set<string>();
+  for (const ep of [...desired.workloads, ...desired.hostEndpoints]) {
+    for (const plan of [ep.ingress, ep.egress]) {
+      for (const stage of plan.stages) {
+        if (stage.lookup !== undefined) for (const set of stage.lookup.sets) sets.add(set.name);
+        else for (const name of stage.chains) chains.add(name);
+      }
+    }
+  }
+  for (const pc of desired.policyChains) {
+    if (!chains.has(pc.name)) continue;
+    for (const r of pc.rules) {
+      for (const e of [r.source, r.destination]) {
+        for (const name of e.sets) sets.add(name);
+        for (const name of e.notSets) sets.add(name);
+        if (e.namedPortSet !== null) sets.add(e.namedPortSet);
+        if (e.notNamedPortSet !== null) sets.add(e.notNamedPortSet);
+      }
+    }
+  }
+  return { chains, sets };
 }
 
 /**
@@ -171,9 +205,33 @@ export function renderSet(s: IpSet): { set: NftSetObj } {
     if (s.elements.length > 0) obj.elem = s.elements.map(cidrElement);
     return { set: obj };
   }
-  const obj: NftSetObj = { ...inTable, name: s.name, type: [s.family === 4 ? 'ipv4_addr' : 'ipv6_addr', 'inet_proto', 'inet_service'] };
+  const addressType = s.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  if (s.kind === 'peers') {
+    const obj: NftSetObj = { ...inTable, name: s.name, type: addressType, flags: ['interval'] };
+    if (s.elements.length > 0) obj.elem = s.elements.map((e) => rangeElement(s.family, e.first, e.last));
+    return { set: obj };
+  }
+  if (s.kind === 'peer-ports') {
+    const obj: NftSetObj = { ...inTable, name: s.name, type: [addressType, 'inet_proto', 'inet_service'], flags: ['interval'] };
+    if (s.elements.length > 0) {
+      obj.elem = s.elements.map((e) => ({
+        concat: [rangeElement(s.family, e.first, e.last), e.protocol, e.firstPort === e.lastPort ? e.firstPort : { range: [e.firstPort, e.lastPort] }],
+      }));
+    }
+    return { set: obj };
+  }
+  const obj: NftSetObj = { ...inTable, name: s.name, type: [addressType, 'inet_proto', 'inet_service'] };
   if (s.elements.length > 0) obj.elem = s.elements.map((e) => ({ concat: [e.address, e.protocol, e.port] }));
   return { set: obj };
+}
+
+/** An address range as nft lists it: one address, a prefix when the range is a CIDR, else a range. */
+function rangeElement(family: 4 | 6, first: string, last: string): NftExpr {
+  if (first === last) return first;
+  const a = parseIp(first);
+  const b = parseIp(last);
+  const cidr = a !== null && b !== null ? rangeAsCidr({ family, first: a.value, last: b.value }) : null;
+  return cidr !== null ? { prefix: { addr: first, len: cidr.prefixLength } } : { range: [first, last] };
 }
 
 function cidrElement(cidr: string): NftExpr {

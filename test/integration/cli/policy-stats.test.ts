@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuleCounter } from '../../../felix/src/dataplane/counters.js';
+import type { RuleCounter, StageCounter } from '../../../felix/src/dataplane/counters.js';
 import { calculatePolicy } from '../../../felix/src/calc/calculate-policy.js';
 import { k8s, pod } from '../../../felix/src/calc/scenarios.test-helpers.js';
 import type { PolicySnapshot } from '../../../felix/src/calc/snapshot.js';
@@ -19,8 +19,8 @@ import { PodNetwork } from '../felix/pod-network.js';
  * `tortie policy stats --netns NODE` as a user runs it, on a node namespace
  * whose `inet tortie` holds a rendered ruleset (two pods wired as the CNI
  * plugin wires them, test/integration/felix/pod-network.ts), after real
- * connections: allowed ones count on the allow rule, and nothing counts on a
- * rule no packet matched.
+ * connections: allowed ones count on the Kubernetes stage of the pod they
+ * reach, and nothing is counted as dropped when nothing was.
  */
 const problem = await kernelAccessProblem();
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -95,19 +95,19 @@ describe.skipIf(problem !== null)('tortie policy stats in a node namespace', () 
     const json = await tortie(['policy', 'stats', '--netns', NODE, '-o', 'json']);
     expect(json.stderr).toBe('');
     expect(json.code).toBe(0);
-    const counters = (JSON.parse(json.stdout) as { counters: RuleCounter[] }).counters;
-    // Only a connection's first packet reaches the policy chain (conntrack accepts the rest).
-    expect(counters.map((c) => ({ ...c, bytes: c.bytes > 0 }))).toEqual([
-      { policyId: 'knp/x/b-web', ruleIndex: 0, packets: connections, bytes: true },
-      { policyId: 'knp/x/b-web', ruleIndex: 1, packets: 0, bytes: false },
+    const { counters, kubernetesStages } = JSON.parse(json.stdout) as { counters: RuleCounter[]; kubernetesStages: StageCounter[] };
+    // Kubernetes policies are one lookup per endpoint and direction: they count together, per endpoint.
+    expect(counters).toEqual([]);
+    // Only a connection's first packet reaches policy (conntrack accepts the rest).
+    expect(kubernetesStages.map((s) => ({ ...s, allowed: { ...s.allowed, bytes: s.allowed.bytes > 0 } }))).toEqual([
+      { endpoint: 'x/b', direction: 'ingress', allowed: { packets: connections, bytes: true }, dropped: { packets: 0, bytes: 0 } },
     ]);
 
     const table = await tortie(['policy', 'stats', '--netns', NODE]);
     expect(table.code).toBe(0);
-    expect(table.stdout.split('\n').slice(0, 3).map((l) => l.split(/\s+/).slice(0, 3).join(' '))).toEqual([
-      'POLICY RULE PACKETS',
-      `knp/x/b-web 0 ${connections}`,
-      'knp/x/b-web 1 0',
+    expect(table.stdout.split('\n').slice(0, 2).map((l) => l.split(/\s+/).slice(0, 4).join(' '))).toEqual([
+      'ENDPOINT DIRECTION K8S-ALLOWED K8S-DROPPED',
+      `x/b ingress ${connections} 0`,
     ]);
   }, 60_000);
 });

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { calculatePolicy } from '../../../felix/src/calc/calculate-policy.js';
+import { k8sSnapshotArb } from '../../../felix/src/calc/kubernetes-policies.test-helpers.js';
 import { SCENARIOS } from '../../../felix/src/calc/scenarios.test-helpers.js';
 import type { PolicyModel } from '../../../felix/src/model/policies.js';
 import { fromTortiePolicy, type TortieEntityRule, type TortieRule } from '../../../felix/src/model/tortie-policy.js';
@@ -99,5 +100,28 @@ describe.skipIf(!isRoot)('random tortie policies', () => {
     );
     // The generator must produce policies the converter accepts, or this proves nothing.
     expect(accepted).toBeGreaterThan(10);
+  }, 120_000);
+});
+
+// Random Kubernetes NetworkPolicies: their stage is concatenated interval sets,
+// whose elements the kernel refuses when two overlap ("File exists"); `nft -c`
+// hands the transaction to the kernel, which checks that too.
+describe.skipIf(!isRoot)('random Kubernetes policies', () => {
+  it('always render to lookup sets the kernel accepts', async () => {
+    let withElements = 0;
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(k8sSnapshotArb, async (snapshot) => {
+        const desired = calculatePolicy(snapshot);
+        if (desired.sets.some((s) => s.kind === 'peer-ports' && s.elements.length > 1)) withElements++;
+        const path = join(workDir, `k${n++}.json`);
+        writeFileSync(path, formatNftJson(renderFullReplace(desired)));
+        const r = await execa('nft', ['-c', '-j', '-f', path], { reject: false });
+        rmSync(path);
+        if (r.exitCode !== 0) throw new Error(`nft -c refused: ${r.stderr}\npolicies: ${JSON.stringify(snapshot.policies)}`);
+      }),
+      { numRuns: Number(process.env["FUZZ_RUNS"] ?? 60), seed: Number(process.env["FUZZ_SEED"] ?? 20261123) },
+    );
+    expect(withElements).toBeGreaterThan(10);
   }, 120_000);
 });
