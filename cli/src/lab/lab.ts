@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseResource } from '../../../crds/src/index.js';
 import { workloadEndpointName } from '../../../cni/src/commands/workload.js';
+import { stageCounterComment } from '../../../felix/src/render/dispatch.js';
 import { ROUTE_PROTOCOL } from '../../../lib/contract.js';
 import { createEtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds, type KindKey } from '../../../lib/datastore/kinds.js';
@@ -499,12 +500,17 @@ export async function labDemo(ctx: CommandContext, flags: { nodes: number }): Pr
   return ExitCode.Ok;
 }
 
-/** Until every node's nftables table does (or no longer does) name the demo policy. */
+/**
+ * Until every node's nftables table does (or no longer does) hold a Kubernetes stage. Felix
+ * compiles a pod's Kubernetes policies into set lookups that carry no policy name
+ * (felix/DESIGN.md "Kubernetes stage"); the demo policy is the lab's only one, and it selects a
+ * pod on every node.
+ */
 async function waitForPolicy(state: LabState, present: boolean): Promise<void> {
   await poll(`felix to ${present ? 'program' : 'remove'} ${POLICY_NAME} in every node`, 30_000, async () => {
     for (const n of labNodes(state.nodes)) {
       const table = await runCommand('ip', ['netns', 'exec', n.netns, 'nft', 'list', 'table', 'inet', 'tortie']);
-      if (table.includes(POLICY_NAME) !== present) return false;
+      if (table.includes(`"${stageCounterComment('ingress', 'allow', '')}`) !== present) return false;
     }
     return true;
   });
