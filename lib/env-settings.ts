@@ -2,7 +2,7 @@
  * Reading calico-style settings from environment variables (pure): a blank
  * value counts as unset, and an error names the variable, what it was given
  * and what it accepts. Shared by the parsers of `tortie cni install` and
- * `tortie node` (cli/src/node/config.ts has the same three helpers inline).
+ * `tortie node` (cli/src/node/config.ts).
  */
 import { TortieError } from './errors.js';
 

@@ -6,6 +6,7 @@
  */
 import { parseAsNumber } from '../../../crds/src/fields/as-number.js';
 import { parseCidr, parseIp } from '../../../lib/cidr.js';
+import { envValue, invalidSetting, parseBooleanSetting, type Env } from '../../../lib/env-settings.js';
 import { TortieError } from '../../../lib/errors.js';
 
 export type EncapsulationMode = 'Always' | 'CrossSubnet' | 'Never';
@@ -52,26 +53,8 @@ export interface NodeStartupConfig {
   readonly defaultIpv6Pool: DefaultPoolSettings | null;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const value = (env: Env, name: string): string | undefined => {
-  const v = env[name]?.trim();
-  return v === undefined || v === '' ? undefined : v;
-};
-
-const invalid = (name: string, given: string, expected: string): TortieError =>
-  new TortieError('ERR_CONFIG_INVALID', `${name}=${JSON.stringify(given)}: ${expected}`);
-
-function parseBoolean(env: Env, name: string, fallback: boolean): boolean {
-  const v = value(env, name);
-  if (v === undefined) return fallback;
-  if (/^(true|yes|1)$/i.test(v)) return true;
-  if (/^(false|no|0)$/i.test(v)) return false;
-  throw invalid(name, v, 'use true or false');
-}
-
 function parseMode(env: Env, name: string): EncapsulationMode | undefined {
-  const v = value(env, name);
+  const v = envValue(env, name);
   if (v === undefined) return undefined;
   switch (v.toLowerCase()) {
     case 'always':
@@ -83,12 +66,12 @@ function parseMode(env: Env, name: string): EncapsulationMode | undefined {
     case 'off':
       return 'Never';
     default:
-      throw invalid(name, v, 'use Always, CrossSubnet or Never');
+      throw invalidSetting(name, v, 'use Always, CrossSubnet or Never');
   }
 }
 
 function parseAddressSetting(env: Env, name: string, family: 4 | 6): AddressSetting {
-  const v = value(env, name);
+  const v = envValue(env, name);
   if (v === undefined) return { kind: 'keep-or-detect' };
   if (v.toLowerCase() === 'autodetect') return { kind: 'autodetect' };
   if (v.toLowerCase() === 'none') return { kind: 'none' };
@@ -96,7 +79,7 @@ function parseAddressSetting(env: Env, name: string, family: 4 | 6): AddressSett
   const ip = parseIp(address);
   const prefixLength = length === undefined ? null : Number(length);
   if (ip === null || ip.family !== family || (prefixLength !== null && !(Number.isInteger(prefixLength) && prefixLength >= 0 && prefixLength <= (family === 4 ? 32 : 128)))) {
-    throw invalid(name, v, `use autodetect, none, or an IPv${family} address of this host (optionally with its prefix length, e.g. ${family === 4 ? '192.0.2.10/24' : '2001:db8::10/64'})`);
+    throw invalidSetting(name, v, `use autodetect, none, or an IPv${family} address of this host (optionally with its prefix length, e.g. ${family === 4 ? '192.0.2.10/24' : '2001:db8::10/64'})`);
   }
   return { kind: 'fixed', address, prefixLength };
 }
@@ -107,12 +90,12 @@ function parseRegex(name: string, given: string, source: string): RegExp {
   try {
     return new RegExp(source);
   } catch (err) {
-    throw invalid(name, given, `not a regular expression: ${(err as Error).message}`);
+    throw invalidSetting(name, given, `not a regular expression: ${(err as Error).message}`);
   }
 }
 
 function parseMethod(env: Env, name: string, family: 4 | 6): AutodetectionMethod {
-  const v = value(env, name);
+  const v = envValue(env, name);
   if (v === undefined || v === 'first-found') return { kind: 'first-found' };
   const eq = v.indexOf('=');
   const key = eq < 0 ? v : v.slice(0, eq);
@@ -120,51 +103,51 @@ function parseMethod(env: Env, name: string, family: 4 | 6): AutodetectionMethod
   switch (key) {
     case 'interface':
     case 'skip-interface':
-      if (arg === '') throw invalid(name, v, `${key}= needs a regular expression, e.g. ${key}=eth.*`);
+      if (arg === '') throw invalidSetting(name, v, `${key}= needs a regular expression, e.g. ${key}=eth.*`);
       return { kind: key, pattern: parseRegex(name, v, arg) };
     case 'can-reach': {
       const ip = parseIp(arg);
-      if (ip === null || ip.family !== family) throw invalid(name, v, `can-reach= needs an IPv${family} address to route towards (names are not resolved)`);
+      if (ip === null || ip.family !== family) throw invalidSetting(name, v, `can-reach= needs an IPv${family} address to route towards (names are not resolved)`);
       return { kind: 'can-reach', destination: arg };
     }
     case 'cidr': {
       const cidrs = arg.split(',').map((c) => c.trim()).filter((c) => c !== '');
       const bad = cidrs.find((c) => parseCidr(c)?.family !== family);
-      if (cidrs.length === 0 || bad !== undefined) throw invalid(name, v, `cidr= needs IPv${family} CIDRs, e.g. cidr=${family === 4 ? '10.0.0.0/8' : 'fd00::/8'}`);
+      if (cidrs.length === 0 || bad !== undefined) throw invalidSetting(name, v, `cidr= needs IPv${family} CIDRs, e.g. cidr=${family === 4 ? '10.0.0.0/8' : 'fd00::/8'}`);
       return { kind: 'cidr', cidrs };
     }
     case 'kubernetes-internal-ip':
-      throw invalid(name, v, `kubernetes-internal-ip is not supported yet; use ${METHODS}`);
+      throw invalidSetting(name, v, `kubernetes-internal-ip is not supported yet; use ${METHODS}`);
     default:
-      throw invalid(name, v, `unknown method; use ${METHODS}`);
+      throw invalidSetting(name, v, `unknown method; use ${METHODS}`);
   }
 }
 
 function parseBackend(env: Env): NetworkingBackend {
-  const v = value(env, 'CALICO_NETWORKING_BACKEND');
+  const v = envValue(env, 'CALICO_NETWORKING_BACKEND');
   if (v === undefined) return 'bird';
   const lower = v.toLowerCase();
   if (lower === 'bird' || lower === 'vxlan' || lower === 'none') return lower;
-  throw invalid('CALICO_NETWORKING_BACKEND', v, 'use bird (BGP), vxlan or none');
+  throw invalidSetting('CALICO_NETWORKING_BACKEND', v, 'use bird (BGP), vxlan or none');
 }
 
 function parseBlockSize(env: Env, name: string, family: 4 | 6, fallback: number): number {
-  const v = value(env, name);
+  const v = envValue(env, name);
   if (v === undefined) return fallback;
   const n = Number(v);
   const [min, max] = family === 4 ? [20, 32] : [116, 128];
-  if (!Number.isInteger(n) || n < min || n > max) throw invalid(name, v, `use a prefix length from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw invalidSetting(name, v, `use a prefix length from ${min} to ${max}`);
   return n;
 }
 
 function parsePool(env: Env, family: 4 | 6, backend: NetworkingBackend): DefaultPoolSettings | null {
   const p = family === 4 ? 'CALICO_IPV4POOL_' : 'CALICO_IPV6POOL_';
-  const cidrText = value(env, `${p}CIDR`) ?? (family === 4 ? '192.168.0.0/16' : undefined);
+  const cidrText = envValue(env, `${p}CIDR`) ?? (family === 4 ? '192.168.0.0/16' : undefined);
   if (cidrText === undefined) return null;
   const cidr = parseCidr(cidrText);
-  if (cidr === null || cidr.family !== family) throw invalid(`${p}CIDR`, cidrText, `use an IPv${family} CIDR, e.g. ${family === 4 ? '10.244.0.0/16' : 'fd00:10:244::/48'}`);
+  if (cidr === null || cidr.family !== family) throw invalidSetting(`${p}CIDR`, cidrText, `use an IPv${family} CIDR, e.g. ${family === 4 ? '10.244.0.0/16' : 'fd00:10:244::/48'}`);
   const blockSize = parseBlockSize(env, `${p}BLOCK_SIZE`, family, family === 4 ? 26 : 122);
-  if (blockSize < cidr.prefixLength) throw invalid(`${p}BLOCK_SIZE`, String(blockSize), `blocks must fit in ${cidrText}: use ${cidr.prefixLength} or more`);
+  if (blockSize < cidr.prefixLength) throw invalidSetting(`${p}BLOCK_SIZE`, String(blockSize), `blocks must fit in ${cidrText}: use ${cidr.prefixLength} or more`);
   const givenIpip = family === 4 ? parseMode(env, `${p}IPIP`) : undefined;
   const givenVxlan = parseMode(env, `${p}VXLAN`);
   // calico/node's defaults: IPIP for the BGP backend, VXLAN for the vxlan one, neither when both are left out otherwise.
@@ -181,31 +164,31 @@ function parsePool(env: Env, family: 4 | 6, backend: NetworkingBackend): Default
     blockSize,
     ipipMode,
     vxlanMode,
-    natOutgoing: parseBoolean(env, `${p}NAT_OUTGOING`, family === 4),
-    nodeSelector: value(env, `${p}NODE_SELECTOR`) ?? 'all()',
+    natOutgoing: parseBooleanSetting(env, `${p}NAT_OUTGOING`, family === 4),
+    nodeSelector: envValue(env, `${p}NODE_SELECTOR`) ?? 'all()',
   });
 }
 
 /** Pure: the environment → the frozen startup settings, or ERR_CONFIG_INVALID naming the variable. */
 export function parseNodeStartupConfig(env: Env): NodeStartupConfig {
   const backend = parseBackend(env);
-  const noDefaultPools = parseBoolean(env, 'NO_DEFAULT_POOLS', false);
-  if (noDefaultPools && value(env, 'CALICO_IPV4POOL_CIDR') !== undefined) {
+  const noDefaultPools = parseBooleanSetting(env, 'NO_DEFAULT_POOLS', false);
+  if (noDefaultPools && envValue(env, 'CALICO_IPV4POOL_CIDR') !== undefined) {
     throw new TortieError('ERR_CONFIG_INVALID', 'NO_DEFAULT_POOLS=true and CALICO_IPV4POOL_CIDR are both set: the first says to create no pool, the second which pool to create; unset one');
   }
-  const asText = value(env, 'AS');
+  const asText = envValue(env, 'AS');
   const asNumber = asText === undefined ? null : parseAsNumber(asText);
-  if (asText !== undefined && asNumber === null) throw invalid('AS', asText, 'use an AS number 1-4294967295 (asplain, e.g. 64512) or asdot (1.10)');
+  if (asText !== undefined && asNumber === null) throw invalidSetting('AS', asText, 'use an AS number 1-4294967295 (asplain, e.g. 64512) or asdot (1.10)');
   return Object.freeze({
-    nodeNameSetting: value(env, 'NODENAME') ?? null,
-    hostnameSetting: value(env, 'HOSTNAME') ?? null,
+    nodeNameSetting: envValue(env, 'NODENAME') ?? null,
+    hostnameSetting: envValue(env, 'HOSTNAME') ?? null,
     ipv4: parseAddressSetting(env, 'IP', 4),
     ipv4Method: parseMethod(env, 'IP_AUTODETECTION_METHOD', 4),
     ipv6: parseAddressSetting(env, 'IP6', 6),
     ipv6Method: parseMethod(env, 'IP6_AUTODETECTION_METHOD', 6),
     asNumber,
     backend,
-    isNodeIpCheckDisabled: parseBoolean(env, 'DISABLE_NODE_IP_CHECK', false),
+    isNodeIpCheckDisabled: parseBooleanSetting(env, 'DISABLE_NODE_IP_CHECK', false),
     defaultIpv4Pool: noDefaultPools ? null : parsePool(env, 4, backend),
     defaultIpv6Pool: noDefaultPools ? null : parsePool(env, 6, backend),
   });
