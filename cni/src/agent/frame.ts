@@ -15,6 +15,8 @@
  * (CNI_*, NODENAME, LOG_LEVEL), never the runtime's whole environment.
  */
 
+import { FrameReader as LengthPrefixedFrameReader, type Decoded } from '../../../lib/frame-reader.js';
+
 export const FRAME_VERSION = 1;
 /** Largest frame either side accepts: a config with a prevResult is a few KiB; 1 MiB leaves room for any sane conflist. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
@@ -41,7 +43,7 @@ export type AgentResponse =
   | { status: 'served'; exitCode: number; stdout: Uint8Array }
   | { status: 'unserved'; reason: string };
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type { Decoded };
 
 const RESPONSE_STATUS = { served: 0, unserved: 1 } as const;
 
@@ -114,34 +116,9 @@ export function decodeResponse(body: Buffer): Decoded<AgentResponse> {
   }
 }
 
-/**
- * Cuts a byte stream into frame bodies, whatever sizes the chunks arrive in.
- * A length above `maxFrameBytes` is an error before any of it is buffered.
- */
-export class FrameReader {
-  readonly #maxFrameBytes: number;
-  #buffered: Buffer = Buffer.alloc(0);
-
+/** lib/frame-reader.ts with this wire format's limit as the default. */
+export class FrameReader extends LengthPrefixedFrameReader {
   constructor(maxFrameBytes = MAX_FRAME_BYTES) {
-    this.#maxFrameBytes = maxFrameBytes;
-  }
-
-  /** The frame bodies completed by this chunk, or why the stream is unusable. */
-  push(chunk: Buffer): Decoded<Buffer[]> {
-    this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
-    const frames: Buffer[] = [];
-    while (this.#buffered.length >= 4) {
-      const length = this.#buffered.readUInt32BE(0);
-      if (length > this.#maxFrameBytes) return { ok: false, reason: `frame of ${length} bytes exceeds the limit of ${this.#maxFrameBytes}` };
-      if (this.#buffered.length < 4 + length) break;
-      frames.push(this.#buffered.subarray(4, 4 + length));
-      this.#buffered = this.#buffered.subarray(4 + length);
-    }
-    return { ok: true, value: frames };
-  }
-
-  /** Bytes of an incomplete frame still waiting for the rest. */
-  get pendingBytes(): number {
-    return this.#buffered.length;
+    super(maxFrameBytes);
   }
 }
