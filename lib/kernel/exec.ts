@@ -40,7 +40,7 @@ export interface CommandFailure {
 export type CommandRunner = (file: string, args: readonly string[], options?: RunOptions) => Promise<string>;
 
 export const NSENTER = 'nsenter';
-const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The argv actually spawned for `file args` in `netns` (exported for tests and logs). */
 export function commandLine(file: string, args: readonly string[], netns?: string): string[] {
@@ -68,28 +68,36 @@ export const runCommand: CommandRunner = async (file, args, options = {}) => {
     extendEnv: true,
   });
   if (result.exitCode === 0 && !result.failed) return result.stdout;
-  const command = formatCommand([bin as string, ...argv]);
   const failure: CommandFailure = {
-    command,
+    command: formatCommand([bin as string, ...argv]),
     exitCode: result.exitCode ?? null,
     stderr: result.stderr.trim(),
     stdout: result.stdout,
     signal: result.signal ?? null,
     timedOut: result.timedOut,
   };
+  const startError = result.cause instanceof Error ? result.cause.message : 'unknown reason';
+  throw commandError(failure, startError, result.cause ?? undefined);
+};
+
+/**
+ * The ERR_KERNEL error for a failed command, worded the same whoever ran it
+ * (execa here, tortie-spawner in spawner.ts). `startError` says why a command
+ * that never ran (no exit code, no signal) could not start.
+ */
+export function commandError(failure: CommandFailure, startError: string, cause?: unknown): TortieError {
   const why = failure.timedOut
     ? 'timed out'
     : failure.signal !== null
       ? `was killed by ${failure.signal}`
-      : failure.exitCode === undefined || failure.exitCode === null
-        ? `could not start (${result.cause instanceof Error ? result.cause.message : 'unknown reason'})`
+      : failure.exitCode === null
+        ? `could not start (${startError})`
         : `exited with ${failure.exitCode}`;
-  throw new TortieError(
-    'ERR_KERNEL',
-    `${command} ${why}${failure.stderr ? `: ${failure.stderr}` : ''}`,
-    { cause: result.cause ?? undefined, details: { ...failure } },
-  );
-};
+  return new TortieError('ERR_KERNEL', `${failure.command} ${why}${failure.stderr ? `: ${failure.stderr}` : ''}`, {
+    cause,
+    details: { ...failure },
+  });
+}
 
 /** The CommandFailure carried by an ERR_KERNEL error, or null. */
 export function commandFailureOf(err: unknown): CommandFailure | null {
