@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Datastore } from '../../lib/datastore/types.js';
+import type { CommandRunner } from '../../lib/kernel/exec.js';
 import type { Logger } from '../../lib/log.js';
 import type { DatapathRunners } from './attach.js';
 import type { CniDeps } from './commands/deps.js';
@@ -79,15 +80,15 @@ export async function openDatastore(conf: TortieNetConf): Promise<Datastore> {
   return createKubernetesDatastore(kubeconfigPath ? { kubeconfigPath } : {});
 }
 
-/** The kernel of this host, as the datapath uses it. */
-export async function createDatapathRunners(): Promise<DatapathRunners> {
+/** The kernel of this host, as the datapath uses it; `run` runs `ip` (default: runCommand; the agent passes its spawner's). */
+export async function createDatapathRunners(run?: CommandRunner): Promise<DatapathRunners> {
   const [{ runCommand }, { createIpRunner }, { netnsExists }, { createProcSysctl }] = await Promise.all([
     import('../../lib/kernel/exec.js'),
     import('../../lib/kernel/ip.js'),
     import('../../lib/kernel/netns.js'),
     import('../../lib/kernel/sysctl.js'),
   ]);
-  return { ip: createIpRunner(runCommand), sysctl: createProcSysctl(), netnsExists };
+  return { ip: createIpRunner(run ?? runCommand), sysctl: createProcSysctl(), netnsExists };
 }
 
 /** The real dependencies: the datastore the config names, and the kernel of this host. */

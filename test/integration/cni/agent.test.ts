@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -46,6 +46,18 @@ const subnet = randomInt(1, 250);
 const POOL_CIDR = `10.250.${subnet}.0/24`;
 
 type Variant = 'shim' | 'node' | 'node-no-agent';
+
+/** The agent's tortie-spawner helpers: its children by that name (/proc/PID/stat: "pid (comm) state ppid ..."). */
+async function spawnerPidsOf(agentPid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const m = /^(\d+) \((.*)\) \S+ (\d+)/.exec(stat);
+    if (m !== null && m[2] === 'tortie-spawner' && Number(m[3]) === agentPid) pids.push(Number(m[1]));
+  }
+  return pids;
+}
 
 interface CniCall {
   exitCode: number;
@@ -253,6 +265,50 @@ describe.skipIf(problem !== null)('the CNI agent fast path, through the executab
     const dels = await Promise.all(pods.map((p) => cni('shim', 'DEL', p.env)));
     for (const d of dels) expect(d.exitCode, d.stdout).toBe(0);
     await expectNothingLeft(pods);
+  });
+
+  it('with its spawner helpers SIGKILLed again and again during ADDs, the agent stays up; every ADD succeeds or fails cleanly and succeeds when retried; DEL leaves nothing', async () => {
+    if (agent === null) await startAgent();
+    const agentPid = agent?.pid as number;
+    // The agent runs `ip` through tortie-spawner helpers (lib/kernel/spawner.ts), not by forking itself.
+    const warm = await pod();
+    expect((await cni('shim', 'ADD', warm.env)).exitCode).toBe(0);
+    expect(await spawnerPidsOf(agentPid)).not.toEqual([]);
+
+    const pods = await Promise.all(Array.from({ length: 12 }, () => pod()));
+    let isRunning = true;
+    const adds = Promise.all(pods.map((p) => cni('shim', 'ADD', p.env))).finally(() => (isRunning = false));
+    let kills = 0;
+    while (isRunning) {
+      for (const pid of await spawnerPidsOf(agentPid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+          kills += 1;
+        } catch {
+          // Already gone between the listing and the kill.
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+    const results = await adds;
+    expect(kills).toBeGreaterThan(0);
+    expect(agent?.exitCode).toBeNull();
+    for (const [i, a] of results.entries()) {
+      if (a.exitCode === 0) continue;
+      // A command lost with its helper is an ERR_KERNEL the plugin reports as a CNI error; ADD undid itself.
+      expect(specProblems('error', a.json), a.stdout).toEqual([]);
+      const retry = await cni('shim', 'ADD', pods[i]!.env);
+      expect(retry.exitCode, retry.stdout).toBe(0);
+      results[i] = retry;
+    }
+    const addresses = results.map((a) => (a.json as { ips: { address: string }[] }).ips[0]!.address);
+    expect(new Set(addresses).size).toBe(pods.length);
+    for (const p of pods.slice(0, 3)) expect(await cni('shim', 'CHECK', p.env, config({ prevResult: results[pods.indexOf(p)]!.json }))).toMatchObject({ exitCode: 0 });
+    for (const a of addresses.slice(0, 3)) expect(await h.ping(null, a.split('/')[0]!)).toBe(true);
+
+    const dels = await Promise.all([...pods, warm].map((p) => cni('shim', 'DEL', p.env)));
+    for (const d of dels) expect(d.exitCode, d.stdout).toBe(0);
+    await expectNothingLeft([...pods, warm]);
   });
 
   it('with the agent SIGKILLed in the middle of ADDs, every ADD still succeeds by itself, DEL and GC leave nothing, and a restarted agent serves again', async () => {
