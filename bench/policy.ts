@@ -28,8 +28,9 @@
  *        [--samples 15] [--heavy-samples 6] [--local 100] [--floor-reps 3]
  *        [--packet-seconds 5] [--packet-rounds 3] [--packet-policies 5000] [--skip-packets | --only-packets]
  *
- * (c) runs its rulesets in interleaved rounds and reports medians, so the
- * load of a shared machine falls on all of them alike. Results: RESULTS.md.
+ * (c) runs its rulesets in interleaved rounds (each round starting one
+ * ruleset later) and reports medians, so the load of a shared machine falls
+ * on all of them alike. Results: RESULTS.md.
  *
  * Needs root (network namespaces, nft) and iperf3 (Debian package) for (c).
  */
@@ -420,7 +421,9 @@ async function measurePackets(workDir: string): Promise<PacketResult[]> {
     }
     const rounds = new Map<string, { cps: number[]; failed: number; gbps: number[] }>(scenarios.map((s) => [s.scenario, { cps: [], failed: 0, gbps: [] }]));
     for (let round = 0; round < PACKET_ROUNDS; round++) {
-      for (const s of scenarios) {
+      // Each round starts one scenario later, so no scenario always follows the same one (a periodic load elsewhere
+      // would otherwise fall on the same scenario every round).
+      for (const s of scenarios.map((_, i) => scenarios[(i + round) % scenarios.length]!)) {
         const file = files.get(s.scenario)!;
         if (file === null) await execa('ip', ['netns', 'exec', node, 'nft', 'delete', 'table', 'inet', 'tortie'], { reject: false });
         else await sh('ip', ['netns', 'exec', node, 'nft', '-j', '-f', file]);
