@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Datastore } from '../../lib/datastore/types.js';
 import type { CommandRunner } from '../../lib/kernel/exec.js';
+import type { IpRunnerOptions } from '../../lib/kernel/ip.js';
 import type { Logger } from '../../lib/log.js';
 import type { DatapathRunners } from './attach.js';
 import type { CniDeps } from './commands/deps.js';
@@ -81,14 +82,14 @@ export async function openDatastore(conf: TortieNetConf): Promise<Datastore> {
 }
 
 /** The kernel of this host, as the datapath uses it; `run` runs `ip` (default: runCommand; the agent passes its spawner's). */
-export async function createDatapathRunners(run?: CommandRunner): Promise<DatapathRunners> {
+export async function createDatapathRunners(run?: CommandRunner, ipOptions: IpRunnerOptions = {}): Promise<DatapathRunners> {
   const [{ runCommand }, { createIpRunner }, { netnsExists }, { createProcSysctl }] = await Promise.all([
     import('../../lib/kernel/exec.js'),
     import('../../lib/kernel/ip.js'),
     import('../../lib/kernel/netns.js'),
     import('../../lib/kernel/sysctl.js'),
   ]);
-  return { ip: createIpRunner(run ?? runCommand), sysctl: createProcSysctl(), netnsExists };
+  return { ip: createIpRunner(run ?? runCommand, null, ipOptions), sysctl: createProcSysctl(), netnsExists };
 }
 
 /** The real dependencies: the datastore the config names, and the kernel of this host. */

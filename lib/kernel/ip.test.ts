@@ -46,6 +46,13 @@ describe('IpRunner', () => {
     ]);
   });
 
+  it('with enterNetnsWithRunner, enters a named namespace through the runner too, never ip -n', async () => {
+    const { run, calls } = recorder();
+    const pod = createIpRunner(run, null, { enterNetnsWithRunner: true }).inNetns({ path: '/run/netns/tt-a', name: 'tt-a' });
+    await pod.batch(['link set eth0 up']);
+    expect(calls).toEqual([{ file: 'ip', args: ['-batch', '-'], options: { input: 'link set eth0 up\n', netns: '/run/netns/tt-a' } }]);
+  });
+
   it('writes a batch as lines on stdin of one ip -batch - process', async () => {
     const { run, calls } = recorder();
     await createIpRunner(run).batch(['link set a up', 'route replace 10.250.0.5/32 dev a']);

@@ -81,22 +81,35 @@ export function failedBatchLine(err: unknown): number | null {
   return m === null ? null : Number(m[1]);
 }
 
+export interface IpRunnerOptions {
+  /**
+   * Enter every namespace, named or not, through the CommandRunner's `netns`
+   * option, never `ip -n NAME`. `-n` also unshares the mount namespace and
+   * remounts /sys, which serialises on the kernel's mount lock: through the
+   * spawner (setns alone, no extra process) a pod-side batch took 1.6 ms
+   * against 2.2 ms, and 4 at once 3x less time. With runCommand the option
+   * costs an nsenter exec, so it is off by default.
+   */
+  enterNetnsWithRunner?: boolean;
+}
+
 class CommandIpRunner implements IpRunner, FdbRunner {
   constructor(
     private readonly run: CommandRunner,
     readonly netns: NetnsRef | null,
+    private readonly options: IpRunnerOptions,
   ) {}
 
   inNetns(netns: NetnsRef): CommandIpRunner {
-    return new CommandIpRunner(this.run, netns);
+    return new CommandIpRunner(this.run, netns, this.options);
   }
 
-  /** `ip [-n NAME] args`, or `nsenter --net=PATH ip args` for an unnamed namespace (the same for `bridge`). */
+  /** `ip [-n NAME] args`, or `ip args` entered into the namespace by the runner (nsenter --net=PATH) (the same for `bridge`). */
   private ip(args: readonly string[], input?: string, binary: string = IP_BINARY): Promise<string> {
     const ns = this.netns;
     const options = input === undefined ? {} : { input };
     if (ns === null) return this.run(binary, args, options);
-    if (ns.name !== null) return this.run(binary, ['-n', ns.name, ...args], options);
+    if (ns.name !== null && this.options.enterNetnsWithRunner !== true) return this.run(binary, ['-n', ns.name, ...args], options);
     return this.run(binary, args, { ...options, netns: ns.path });
   }
 
@@ -173,8 +186,8 @@ class CommandIpRunner implements IpRunner, FdbRunner {
   }
 }
 
-export function createIpRunner(run: CommandRunner, netns: NetnsRef | null = null): IpRunner & FdbRunner {
-  return new CommandIpRunner(run, netns);
+export function createIpRunner(run: CommandRunner, netns: NetnsRef | null = null, options: IpRunnerOptions = {}): IpRunner & FdbRunner {
+  return new CommandIpRunner(run, netns, options);
 }
 
 /**

@@ -94,7 +94,7 @@ export async function startCniAgent(options: CniAgentOptions): Promise<CniAgent>
   const spawner = startSpawner({ log });
   if (spawner === null) log.warn({ binary: defaultSpawnerBinary() }, 'tortie-spawner is not built; running commands by forking this process');
   const run = spawner?.run ?? runCommand;
-  const runners = options.runners ?? (await createDatapathRunners(run));
+  const runners = options.runners ?? (await createDatapathRunners(run, { enterNetnsWithRunner: spawner !== null }));
   const warm = new Map<string, Promise<WarmDatastore | null>>();
   const opened: Datastore[] = [];
   const containers = new KeyedMutex();
