@@ -8,7 +8,7 @@ import { hasErrorCode } from '../errors.js';
 import { commandFailureOf, runCommand } from './exec.js';
 import { failedBatchLine } from './ip.js';
 import { decodeSpawnResponse, encodeSpawnRequest } from './spawner-frame.js';
-import { startSpawner, type Spawner } from './spawner.js';
+import { defaultSpawnerBinary, startSpawner, type Spawner } from './spawner.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const hasGcc = (() => {
@@ -86,6 +86,10 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
     await Promise.all(started.splice(0).map((s) => s.close()));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finds the built helper in dist/ when it runs from source', () => {
+    expect(defaultSpawnerBinary()).toBe(join(repo, 'dist/lib/kernel/tortie-spawner'));
+  });
 
   it('is null when its helper is not built, so the caller keeps runCommand', () => {
     expect(startSpawner({ binary: join(dir, 'absent') })).toBeNull();

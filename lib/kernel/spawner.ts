@@ -30,9 +30,11 @@ import type { Logger } from '../log.js';
 import { commandError, commandLine, DEFAULT_TIMEOUT_MS, formatCommand, type CommandFailure, type CommandRunner } from './exec.js';
 import { decodeSpawnResponse, encodeSpawnRequest, MAX_SPAWN_RESPONSE_BYTES, type SpawnRequest, type SpawnResponse } from './spawner-frame.js';
 
-/** Where the build puts the helper (lib/kernel/build-spawner.sh): beside this module in dist/. */
+/** Where the build puts the helper (lib/kernel/build-spawner.sh): beside this module in dist/, or in dist/ when this runs from source (tsx). */
 export function defaultSpawnerBinary(): string {
-  return fileURLToPath(new URL('./tortie-spawner', import.meta.url));
+  const beside = fileURLToPath(new URL('./tortie-spawner', import.meta.url));
+  if (!import.meta.url.endsWith('.ts') || existsSync(beside)) return beside;
+  return fileURLToPath(new URL('../../dist/lib/kernel/tortie-spawner', import.meta.url));
 }
 
 export interface SpawnerOptions {
