@@ -8,11 +8,18 @@
  * guard against everyone else (other nodes, a plugin doing the job itself
  * while the agent restarts).
  *
- * Only the public entry points are wrapped; the base class calls its own
+ * Only the public entry points that write are wrapped (prepareRelease only reads); the base class calls its own
  * helpers (claimBlock, listBlocks) directly, so nothing waits on itself.
  */
 import type { Datastore } from '../../../lib/datastore/types.js';
-import { BlockStore, type AssignIpRequest, type AssignedAddresses, type AutoAssignRequest, type BlockStoreOptions } from '../ipam/block-store.js';
+import {
+  BlockStore,
+  type AssignIpRequest,
+  type AssignedAddresses,
+  type AutoAssignRequest,
+  type BlockStoreOptions,
+  type ReleaseReads,
+} from '../ipam/block-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 const IPAM = 'ipam';
@@ -32,7 +39,7 @@ export class SerializedBlockStore extends BlockStore {
     return this.#mutex.run(IPAM, () => super.assignIp(request));
   }
 
-  override releaseByHandle(handleId: string): Promise<string[]> {
-    return this.#mutex.run(IPAM, () => super.releaseByHandle(handleId));
+  override releaseByHandle(handleId: string, readAhead?: ReleaseReads): Promise<string[]> {
+    return this.#mutex.run(IPAM, () => super.releaseByHandle(handleId, readAhead));
   }
 }

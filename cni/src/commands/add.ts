@@ -69,15 +69,34 @@ async function nodeLabelsOf(deps: CniDeps): Promise<Record<string, string>> {
   return (await deps.datastore.get(kind, deps.nodeName))?.metadata.labels ?? {};
 }
 
+/** What block IPAM chooses pools from, besides the pod: every IPPool and the node's labels. */
+interface PoolChoiceInputs {
+  pools: IpPoolObject[];
+  nodeLabels: Record<string, string>;
+}
+
+async function readPoolChoiceInputs(deps: CniDeps): Promise<PoolChoiceInputs> {
+  const [pools, nodeLabels] = await Promise.all([deps.datastore.list<IpPoolObject>(Kinds.IPPool), nodeLabelsOf(deps)]);
+  return { pools: pools.items, nodeLabels };
+}
+
 /**
  * Block IPAM, with the pool choice of cni/src/ipam/plan.ts: the pod's
  * annotations, then its namespace's, then the config's pool lists, then every
  * pool that selects the node; `tortie.dev/ipAddrs` takes exactly those addresses.
+ * `inputs` is null for a delegated IPAM plugin.
  */
-async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdentity, store: BlockStore, context: PodContext): Promise<Assigned> {
+async function assignAddresses(
+  req: CniRequest,
+  deps: CniDeps,
+  w: WorkloadIdentity,
+  store: BlockStore,
+  context: PodContext,
+  inputs: PoolChoiceInputs | null,
+): Promise<Assigned> {
   const ipam = req.ipam;
-  if (ipam === null) return assignByPlugin(req, deps);
-  const [pools, nodeLabels] = await Promise.all([deps.datastore.list<IpPoolObject>(Kinds.IPPool), nodeLabelsOf(deps)]);
+  if (ipam === null || inputs === null) return assignByPlugin(req, deps);
+  const { pools, nodeLabels } = inputs;
   const plan = planIpam({
     assignIpv4: ipam.assign_ipv4,
     assignIpv6: ipam.assign_ipv6,
@@ -85,7 +104,7 @@ async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdenti
     ...(ipam.ipv6_pools === undefined ? {} : { configIpv6Pools: ipam.ipv6_pools }),
     podAnnotations: context.podAnnotations,
     namespaceAnnotations: context.namespaceAnnotations,
-    pools: pools.items.map((p) => ({ ...p, name: p.metadata.name })),
+    pools: pools.map((p) => ({ ...p, name: p.metadata.name })),
     nodeLabels,
   });
   if (!plan.ok) {
@@ -127,21 +146,25 @@ async function assignAddresses(req: CniRequest, deps: CniDeps, w: WorkloadIdenti
   return { addresses, pools: plan.pools, dns: {} };
 }
 
+/** Creates the endpoint, or overwrites the one a retried ADD or an earlier sandbox of the pod left (read only then). */
 async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject): Promise<void> {
-  const existing = await deps.datastore.get<WorkloadEndpointObject>(Kinds.WorkloadEndpoint, wep.metadata.name, wep.metadata.namespace);
-  if (existing === null) {
-    try {
-      await deps.datastore.create(Kinds.WorkloadEndpoint, wep);
-      return;
-    } catch (err) {
-      // Another ADD of the same pod created it between our get and create: overwrite below.
-      if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
-    }
+  try {
+    await deps.datastore.create(Kinds.WorkloadEndpoint, wep);
+    return;
+  } catch (err) {
+    if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
   }
-  const current = existing ?? (await deps.datastore.get<WorkloadEndpointObject>(Kinds.WorkloadEndpoint, wep.metadata.name, wep.metadata.namespace));
+  const current = await deps.datastore.get<WorkloadEndpointObject>(Kinds.WorkloadEndpoint, wep.metadata.name, wep.metadata.namespace);
+  // Carrying uid and creationTimestamp over spares the backend reading the object again.
+  const { resourceVersion, uid, creationTimestamp } = current?.metadata ?? {};
   await deps.datastore.update(Kinds.WorkloadEndpoint, {
     ...wep,
-    metadata: { ...wep.metadata, ...(current?.metadata.resourceVersion ? { resourceVersion: current.metadata.resourceVersion } : {}) },
+    metadata: {
+      ...wep.metadata,
+      ...(resourceVersion ? { resourceVersion } : {}),
+      ...(uid === undefined ? {} : { uid }),
+      ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
+    },
   });
 }
 
@@ -169,8 +192,9 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
   // (attachWorkload cleans up after its own failures).
   let attached: AttachmentPlan | null = null;
   try {
-    const context = await readPodContext(deps.datastore, w);
-    const { addresses, pools, dns } = await assignAddresses(req, deps, w, store, context);
+    // Independent reads, one round trip: the pod (and its namespace), the pools and the node's labels.
+    const [context, inputs] = await Promise.all([readPodContext(deps.datastore, w), req.ipam === null ? null : readPoolChoiceInputs(deps)]);
+    const { addresses, pools, dns } = await assignAddresses(req, deps, w, store, context, inputs);
     const mtu = resolveMtu({
       configuredMtu: req.config.mtu,
       uplinkMtu: req.config.mtu > 0 ? null : await readUplinkMtu(deps.runners.ip),

@@ -31,6 +31,10 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
   // 1. The datapath first, so nothing reaches an address about to be reused.
   const detach = planDetach({ ...w, netnsPath: req.netns ?? null });
   const outcome = await executeDetach(detach, deps.runners);
+  const store = req.ipam === null ? null : (deps.blockStore ?? new BlockStore(deps.datastore));
+  // What step 3 reads (the handle, its blocks) is read while step 2 runs; the writes keep their order.
+  // Failed reads are not an error here: releaseByHandle then reads for itself.
+  const releaseReads = store?.prepareRelease(handleIdOf(w)).catch(() => undefined);
 
   // 2. The endpoint, only if it still belongs to this container: a new sandbox of
   //    the same pod may have replaced it already (its name comes from the pod).
@@ -51,8 +55,8 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
     // success) and they are this sandbox's: a new sandbox of the same pod may have recorded its own.
     // With block IPAM that is known from the handle; a delegated plugin's addresses are not, so then they go.
     let mine: (annotations: Readonly<Record<string, string>>) => boolean = () => true;
-    if (req.ipam !== null) {
-      const held = await (deps.blockStore ?? new BlockStore(deps.datastore)).addressesOfHandle(handleIdOf(w));
+    if (store !== null) {
+      const held = await store.addressesOfHandle(handleIdOf(w));
       const set = new Set([...held.ipv4, ...held.ipv6]);
       mine = (annotations) => recordedAddressesWithin(annotations, set);
     }
@@ -61,7 +65,7 @@ export async function cmdDel(req: CniRequest, deps: CniDeps): Promise<void> {
 
   // 3. The addresses (releaseByHandle is idempotent; so is a delegated plugin's DEL, by the spec).
   let released: string[] = [];
-  if (req.ipam === null) await execIpamPlugin(req, 'DEL', deps.runPlugin);
-  else released = await (deps.blockStore ?? new BlockStore(deps.datastore)).releaseByHandle(handleIdOf(w));
+  if (store === null) await execIpamPlugin(req, 'DEL', deps.runPlugin);
+  else released = await store.releaseByHandle(handleIdOf(w), await releaseReads);
   log.info({ datapath: outcome, hostIfName: detach.hostIfName, released }, 'pod detached');
 }

@@ -350,3 +350,89 @@ describe('BlockStore properties: a crash between any two writes', () => {
     );
   });
 });
+
+/**
+ * Counts round trips a caller waits for one after another: a call that starts while another is
+ * in flight shares its round trip (they were issued together).
+ */
+function countingRoundTrips(ds: Datastore): { ds: Datastore; roundTrips: () => number; calls: () => number } {
+  let inFlight = 0;
+  let roundTrips = 0;
+  let calls = 0;
+  const counted = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    if (inFlight === 0) roundTrips++;
+    inFlight++;
+    calls++;
+    try {
+      return await f(...a);
+    } finally {
+      inFlight--;
+    }
+  };
+  return {
+    ds: {
+      type: ds.type,
+      get: counted(ds.get.bind(ds)),
+      list: counted(ds.list.bind(ds)),
+      watch: (...a) => ds.watch(...a),
+      create: counted(ds.create.bind(ds)),
+      update: counted(ds.update.bind(ds)),
+      delete: counted(ds.delete.bind(ds)),
+      close: () => ds.close(),
+    } as Datastore,
+    roundTrips: () => roundTrips,
+    calls: () => calls,
+  };
+}
+
+describe('BlockStore round trips', () => {
+  const pools = [pool('p', '10.0.0.0/24')];
+
+  it('an address from a block the node has: 3 round trips (handle + blocks, handle write + affinity check, block CAS)', async () => {
+    const inner = createMemoryDatastore();
+    await new BlockStore(inner, { retryJitterMs: 0 }).autoAssign({ handleId: 'net.first', node: 'n1', pools, num4: 1, num6: 0, attributes: null });
+    const counting = countingRoundTrips(inner);
+    const store = new BlockStore(counting.ds, { retryJitterMs: 0 });
+    expect((await store.autoAssign({ handleId: 'net.second', node: 'n1', pools, num4: 1, num6: 0, attributes: null })).ipv4).toEqual(['10.0.0.1']);
+    expect(counting.roundTrips()).toBe(3);
+    expect(counting.calls()).toBe(5);
+    // Asked again, the handle's address comes back after one round trip and nothing is written.
+    const revision = inner.revision;
+    expect((await store.autoAssign({ handleId: 'net.second', node: 'n1', pools, num4: 1, num6: 0, attributes: null })).ipv4).toEqual(['10.0.0.1']);
+    expect(counting.roundTrips()).toBe(4);
+    expect(inner.revision).toBe(revision);
+  });
+
+  it('a release read ahead writes in 2 round trips (block CAS, handle delete); stale reads cost a retry, never a wrong write', async () => {
+    const inner = createMemoryDatastore();
+    const plain = new BlockStore(inner, { retryJitterMs: 0 });
+    const got = await plain.autoAssign({ handleId: 'net.a', node: 'n1', pools, num4: 2, num6: 0, attributes: null });
+    const counting = countingRoundTrips(inner);
+    let conflicts = 0;
+    const store = new BlockStore(counting.ds, { retryJitterMs: 0, onConflict: () => void conflicts++ });
+    const reads = await store.prepareRelease('net.a');
+    expect(counting.roundTrips()).toBe(2);
+    expect((await store.releaseByHandle('net.a', reads)).sort()).toEqual(got.ipv4.sort());
+    expect(counting.roundTrips()).toBe(4);
+    expect(conflicts).toBe(0);
+
+    // Read ahead, then the block changes (another pod's address) and the handle grows (a second block).
+    const b = await plain.autoAssign({ handleId: 'net.b', node: 'n1', pools, num4: 1, num6: 0, attributes: null });
+    const stale = await store.prepareRelease('net.b');
+    const other = await plain.autoAssign({ handleId: 'net.other', node: 'n1', pools, num4: 1, num6: 0, attributes: null });
+    await plain.assignIp({ handleId: 'net.b', node: 'n1', address: '10.0.0.200', pools, attributes: null });
+    expect((await store.releaseByHandle('net.b', stale)).sort()).toEqual([...b.ipv4, '10.0.0.200'].sort());
+    expect(conflicts).toBeGreaterThan(0);
+    expect(await store.getHandle('net.b')).toBeNull();
+    expect(await store.addressesOfHandle('net.other')).toEqual(other);
+
+    // Read ahead for a handle that did not exist yet: released all the same.
+    const none = await store.prepareRelease('net.c');
+    await plain.autoAssign({ handleId: 'net.c', node: 'n1', pools, num4: 1, num6: 0, attributes: null });
+    expect(await store.releaseByHandle('net.c', none)).toHaveLength(1);
+    // Reads for another handle are not used.
+    await plain.autoAssign({ handleId: 'net.d', node: 'n1', pools, num4: 1, num6: 0, attributes: null });
+    expect(await store.releaseByHandle('net.d', await store.prepareRelease('net.e'))).toHaveLength(1);
+    expect(await store.listHandles()).toHaveLength(1);
+  });
+});

@@ -90,6 +90,23 @@ export interface AssignedAddresses {
   ipv6: string[];
 }
 
+/**
+ * What one assignment knows of its handle: the stored object (null: none
+ * exists) as last read or written, or undefined when it must be read again.
+ * Saves the read before each handle write; a stale value costs a lost CAS.
+ */
+interface HandleSeen {
+  current: IpamHandleObject | null | undefined;
+}
+
+/** What releaseByHandle reads before writing, read ahead of time (prepareRelease); stale values cost a lost CAS, never a wrong write. */
+export interface ReleaseReads {
+  handleId: string;
+  handle: IpamHandleObject | null;
+  /** The blocks the handle names, by object name (null: absent). */
+  blocks: ReadonlyMap<string, IpamBlockObject | null>;
+}
+
 export interface AssignIpRequest {
   handleId: string;
   node: string;
@@ -113,6 +130,20 @@ function validBlock(object: IpamBlockObject | null): IpamBlockObject | null {
   const parsed = IPAMBlockSpecSchema.safeParse(object.spec);
   if (!parsed.success) return null;
   return { ...object, spec: { ...parsed.data, affinity: parsed.data.affinity ?? null } as IpamBlockSpec };
+}
+
+/** The addresses a handle holds in the blocks it names, found among `blocks` (one list, no further reads). */
+function addressesOfHandleIn(handle: IpamHandleObject | null, blocks: readonly IpamBlockObject[], handleId: string): AssignedAddresses {
+  const out: AssignedAddresses = { ipv4: [], ipv6: [] };
+  if (handle === null) return out;
+  const byName = new Map(blocks.map((b) => [b.metadata.name, b]));
+  for (const cidr of Object.keys(handle.spec.block)) {
+    const block = byName.get(blockName(cidr));
+    if (block === undefined) continue;
+    const family = parseCidr(block.spec.cidr)?.family;
+    for (const a of addressesOfHandle(block.spec, handleId)) (family === 6 ? out.ipv6 : out.ipv4).push(a);
+  }
+  return out;
 }
 
 function familyOf(pool: PoolInfo): 4 | 6 | null {
@@ -145,6 +176,7 @@ export class BlockStore {
   async getHandle(handleId: string): Promise<IpamHandleObject | null> {
     return this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, handleObjectName(handleId));
   }
+
 
   /** Every IPAMHandle. */
   async listHandles(): Promise<IpamHandleObject[]> {
@@ -190,7 +222,10 @@ export class BlockStore {
    * the caller releases it with releaseByHandle (CNI ADD undoes in reverse).
    */
   async autoAssign(request: AutoAssignRequest): Promise<AssignedAddresses> {
-    const existing = await this.addressesOfHandle(request.handleId);
+    // One round trip for both reads: the handle (what it holds already) and every block (where to take more).
+    const [handle, allBlocks] = await Promise.all([this.getHandle(request.handleId), this.listBlocks()]);
+    const seen: HandleSeen = { current: handle };
+    const existing = addressesOfHandleIn(handle, allBlocks, request.handleId);
     const result: AssignedAddresses = {
       ipv4: existing.ipv4.slice(0, Math.max(request.num4, 0)),
       ipv6: existing.ipv6.slice(0, Math.max(request.num6, 0)),
@@ -206,16 +241,16 @@ export class BlockStore {
           details: { family, node: request.node },
         });
       }
-      have.push(...(await this.#assignFamily(request, pools, need)));
+      have.push(...(await this.#assignFamily(request, pools, need, allBlocks, seen)));
     }
     return result;
   }
 
-  async #assignFamily(request: AutoAssignRequest, pools: readonly PoolInfo[], count: number): Promise<string[]> {
+  async #assignFamily(request: AutoAssignRequest, pools: readonly PoolInfo[], count: number, listed: readonly IpamBlockObject[], seen: HandleSeen): Promise<string[]> {
     const got: string[] = [];
     const myAffinity = hostAffinity(request.node);
     const inPools = (b: IpamBlockObject) => blockForAddress(pools.map((p) => p.spec), b.spec.cidr.split('/')[0]!) !== undefined;
-    let blocks = (await this.listBlocks()).filter(inPools);
+    let blocks = listed.filter(inPools);
 
     // 1. The node's own blocks, in pool order then address order.
     const rank = (b: IpamBlockObject): [number, bigint] => {
@@ -231,9 +266,15 @@ export class BlockStore {
     for (const block of affine) {
       if (got.length >= count) return got;
       if (block.spec.unallocated.length === 0) continue;
-      // A claim that crashed after creating the block left its affinity pending: finish it.
-      await this.#confirmAffinity(affinityName(request.node, block.spec.cidr));
-      got.push(...(await this.#allocateIn(block, request, count - got.length)));
+      // A claim that crashed after creating the block left its affinity pending: finish it. The
+      // affinity is its own object, ordered with neither the handle nor the block: check it alongside.
+      const [confirmed, allocated] = await Promise.allSettled([
+        this.#confirmAffinity(affinityName(request.node, block.spec.cidr)),
+        this.#allocateIn(block, request, count - got.length, seen),
+      ]);
+      if (allocated.status === 'rejected') throw allocated.reason;
+      got.push(...allocated.value);
+      if (confirmed.status === 'rejected') throw confirmed.reason;
     }
 
     // 2. Claim new blocks while the node may have more.
@@ -263,7 +304,7 @@ export class BlockStore {
       }
       claimed.add(block.spec.cidr);
       blocks.push(block);
-      got.push(...(await this.#allocateIn(block, request, count - got.length)));
+      got.push(...(await this.#allocateIn(block, request, count - got.length, seen)));
     }
 
     // 3. Borrow from other nodes' blocks, unless affinity is strict.
@@ -275,7 +316,7 @@ export class BlockStore {
         const pool = poolForAddress(pools, block.spec.cidr.split('/')[0]!);
         const strict = request.strictAffinity ?? pool?.spec.strictAffinity ?? false;
         if (strict || block.spec.strictAffinity) continue;
-        got.push(...(await this.#allocateIn(block, request, count - got.length)));
+        got.push(...(await this.#allocateIn(block, request, count - got.length, seen)));
       }
     }
 
@@ -292,7 +333,12 @@ export class BlockStore {
   }
 
   /** Takes up to `count` addresses from one block: handle first, then the block (CAS, re-read on conflict). */
-  async #allocateIn(initial: IpamBlockObject, request: { handleId: string; attributes: Record<string, string> | null }, count: number): Promise<string[]> {
+  async #allocateIn(
+    initial: IpamBlockObject,
+    request: { handleId: string; attributes: Record<string, string> | null },
+    count: number,
+    seen: HandleSeen,
+  ): Promise<string[]> {
     let block: IpamBlockObject | null = initial;
     let recorded = false;
     for (let attempt = 1; ; attempt++) {
@@ -300,7 +346,7 @@ export class BlockStore {
       const free = block.spec.unallocated.length;
       if (free === 0) return [];
       if (!recorded) {
-        await this.#recordInHandle(request.handleId, block.spec.cidr, Math.min(free, count));
+        await this.#recordInHandle(request.handleId, block.spec.cidr, Math.min(free, count), seen);
         recorded = true;
       }
       const next = allocateFromBlock(block.spec, { handleId: request.handleId, attributes: request.attributes, count });
@@ -322,13 +368,13 @@ export class BlockStore {
    * (a crash or a lost race can leave it higher than what the block holds),
    * release trusts the block, never the count.
    */
-  async #recordInHandle(handleId: string, cidr: string, count: number): Promise<void> {
+  async #recordInHandle(handleId: string, cidr: string, count: number, seen: HandleSeen = { current: undefined }): Promise<void> {
     const name = handleObjectName(handleId);
     for (let attempt = 1; ; attempt++) {
-      const current = await this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, name);
+      const current = seen.current !== undefined ? seen.current : await this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, name);
       try {
         if (current === null) {
-          await this.#ds.create<IpamHandleObject>(Kinds.IPAMHandle, {
+          seen.current = await this.#ds.create<IpamHandleObject>(Kinds.IPAMHandle, {
             apiVersion: TORTIE_API_VERSION,
             kind: 'IPAMHandle',
             metadata: { name },
@@ -336,10 +382,11 @@ export class BlockStore {
           });
         } else {
           const block = { ...current.spec.block, [cidr]: (current.spec.block[cidr] ?? 0) + count };
-          await this.#ds.update<IpamHandleObject>(Kinds.IPAMHandle, { ...current, spec: { ...current.spec, block, deleted: false } });
+          seen.current = await this.#ds.update<IpamHandleObject>(Kinds.IPAMHandle, { ...current, spec: { ...current.spec, block, deleted: false } });
         }
         return;
       } catch (err) {
+        seen.current = undefined;
         if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT') && !hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
         await this.#afterConflict('IPAMHandle', name, attempt);
       }
@@ -470,13 +517,19 @@ export class BlockStore {
    * the addresses freed. A handle that does not exist is success with nothing
    * freed (CNI DEL must succeed when the allocation is already gone).
    */
-  async releaseByHandle(handleId: string): Promise<string[]> {
+  async releaseByHandle(handleId: string, readAhead?: ReleaseReads): Promise<string[]> {
     const name = handleObjectName(handleId);
     const released: string[] = [];
+    // Read ahead (prepareRelease) serves the first round; a handle seen absent is read again, since absence ends the release.
+    let ahead = readAhead?.handleId === handleId && readAhead.handle !== null ? readAhead : undefined;
     for (let attempt = 1; ; attempt++) {
-      const handle = await this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, name);
+      const handle = ahead?.handle ?? (await this.#ds.get<IpamHandleObject>(Kinds.IPAMHandle, name));
       if (handle === null) return released;
-      for (const cidr of Object.keys(handle.spec.block)) released.push(...(await this.#releaseInBlock(blockName(cidr), handleId)));
+      const blocks = ahead?.blocks;
+      ahead = undefined;
+      const names = Object.keys(handle.spec.block).map(blockName);
+      // Blocks are independent objects: free the handle's addresses in all of them at once.
+      for (const freed of await Promise.all(names.map((n) => this.#releaseInBlock(n, handleId, blocks?.get(n))))) released.push(...freed);
       try {
         await this.#ds.delete(Kinds.IPAMHandle, name, undefined, { resourceVersion: handle.metadata.resourceVersion! });
         return released;
@@ -489,9 +542,24 @@ export class BlockStore {
     }
   }
 
-  async #releaseInBlock(name: string, handleId: string): Promise<string[]> {
+  /**
+   * The reads releaseByHandle starts with (the handle, then the blocks it names), with no write,
+   * so a caller can overlap them with other work and pass them in. Stale by the time they are
+   * used, they cost a lost compare-and-swap, never a wrong write.
+   */
+  async prepareRelease(handleId: string): Promise<ReleaseReads> {
+    const handle = await this.getHandle(handleId);
+    const names = handle === null ? [] : Object.keys(handle.spec.block).map(blockName);
+    const blocks = await Promise.all(names.map((n) => this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, n)));
+    return { handleId, handle, blocks: new Map(names.map((n, i) => [n, blocks[i] ?? null])) };
+  }
+
+  async #releaseInBlock(name: string, handleId: string, readAhead?: IpamBlockObject | null): Promise<string[]> {
+    let ahead = readAhead;
     for (let attempt = 1; ; attempt++) {
-      const stored = await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      const stored = ahead !== undefined ? ahead : await this.#ds.get<IpamBlockObject>(Kinds.IPAMBlock, name);
+      const wasAhead = ahead !== undefined;
+      ahead = undefined;
       const block = validBlock(stored);
       if (stored !== null && block === null) {
         // Keep the handle: it is how this allocation can still be found once the block is repaired.
@@ -504,6 +572,8 @@ export class BlockStore {
         await this.#ds.update<IpamBlockObject>(Kinds.IPAMBlock, { ...block, spec: next.block });
         return next.released;
       } catch (err) {
+        // A block read ahead may have been deleted since: read it again, as after any lost CAS.
+        if (wasAhead && hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND')) continue;
         if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
         await this.#afterConflict('IPAMBlock', name, attempt);
       }
