@@ -226,6 +226,10 @@ export class BlockStore {
     const [handle, allBlocks] = await Promise.all([this.getHandle(request.handleId), this.listBlocks()]);
     const seen: HandleSeen = { current: handle };
     const existing = addressesOfHandleIn(handle, allBlocks, request.handleId);
+    // The first family that needs addresses uses that list; a second one lists again, since the
+    // first may have taken long enough (CAS races with other writers) for the list to be stale,
+    // and a stale list makes concurrent ADDs each claim a block the others claimed meanwhile.
+    let listed: IpamBlockObject[] | null = allBlocks;
     const result: AssignedAddresses = {
       ipv4: existing.ipv4.slice(0, Math.max(request.num4, 0)),
       ipv6: existing.ipv6.slice(0, Math.max(request.num6, 0)),
@@ -241,7 +245,9 @@ export class BlockStore {
           details: { family, node: request.node },
         });
       }
-      have.push(...(await this.#assignFamily(request, pools, need, allBlocks, seen)));
+      const blocks = listed ?? (await this.listBlocks());
+      listed = null;
+      have.push(...(await this.#assignFamily(request, pools, need, blocks, seen)));
     }
     return result;
   }
