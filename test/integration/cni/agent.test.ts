@@ -267,6 +267,30 @@ describe.skipIf(problem !== null)('the CNI agent fast path, through the executab
     await expectNothingLeft(pods);
   });
 
+  it('a delegated IPAM plugin (host-local) runs through the agent as it does alone', async () => {
+    if (agent === null) await startAgent();
+    const dataDir = await mkdtemp(join(tmpdir(), 'tt-agent-host-local-'));
+    try {
+      const p = await pod();
+      const range = `10.250.${(subnet + 3) % 250}`;
+      // 1.0.0: Debian's host-local (1.1.1) does not speak 1.1.0.
+      const conf = config({ cniVersion: '1.0.0', ipam: { type: 'host-local', ranges: [[{ subnet: `${range}.0/24` }]], dataDir } });
+      const env = { ...p.env, CNI_PATH: `${binDir}:/usr/lib/cni` };
+      const add = await cni('shim', 'ADD', env, conf);
+      expect(add.exitCode, add.stdout + add.stderr).toBe(0);
+      expect(servedByAgent(p.containerId, 'ADD')).toBe(true);
+      const ip = (add.json as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+      expect(ip.startsWith(`${range}.`)).toBe(true);
+      expect(existsSync(join(dataDir, NETWORK, ip))).toBe(true);
+      expect(await h.ping(null, ip)).toBe(true);
+      expect(await cni('shim', 'DEL', env, conf)).toMatchObject({ exitCode: 0, stdout: '' });
+      expect(servedByAgent(p.containerId, 'DEL')).toBe(true);
+      expect(existsSync(join(dataDir, NETWORK, ip))).toBe(false);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('with its spawner helpers SIGKILLed again and again during ADDs, the agent stays up; every ADD succeeds or fails cleanly and succeeds when retried; DEL leaves nothing', async () => {
     if (agent === null) await startAgent();
     const agentPid = agent?.pid as number;
