@@ -30,7 +30,7 @@ import { fromK8sPod } from './model/pods.js';
 import { fromGlobalNetworkSet } from './model/sets.js';
 import { fromTortiePolicy, type TortiePolicy } from './model/tortie-policy.js';
 import type { NftObject } from './render/nft-json.js';
-import { renderRuleset } from './render/ruleset.js';
+import { RenderMemo, renderRuleset } from './render/ruleset.js';
 import type { ApplyResult } from './dataplane/nft-table.js';
 import type { EndpointStatusReporter } from './dataplane/endpoint-status.js';
 
@@ -116,6 +116,7 @@ export class FelixLoop {
   private readonly store: PolicyStore;
   /** calculatePolicy with a memo of the previous calculation: an update recomputes what it touches. */
   private readonly calculator = new PolicyCalculator();
+  private readonly renderMemo = new RenderMemo();
   private readonly log: Logger | undefined;
   private readonly coalesceMs: number;
   private readonly kinds: { kind: KindInfo; convert: Converter }[];

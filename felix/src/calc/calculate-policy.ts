@@ -86,13 +86,20 @@ const MAX_CHANGED_MEMBERS_TRACKED = 64;
 export class PolicyCalculator {
   /** Per member key: what it was made from, and the member. */
   private members = new Map<string, { source: object; context: readonly (Labels | undefined)[]; member: Member }>();
-  private readonly compiled = new WeakMap<PolicyModel, Map<Direction, { chain: PolicyChain; requests: readonly NamedRequest[] }>>();
+  /**
+   * Compiled chains of the policies the last and this calculation used (plain maps, one generation deep:
+   * a WeakMap's thousands of entries would be ephemerons for every garbage collection to trace).
+   */
+  private lastCompiled = new Map<PolicyModel, Map<Direction, CompiledChain>>();
+  private compiled = new Map<PolicyModel, Map<Direction, CompiledChain>>();
   private sets = new Map<string, CachedSet>();
   private plans = new Map<string, { text: string; plan: EndpointPlan }>();
   /** The Kubernetes stage as set lookups: a packet's cost stays flat however many policies select its pod. */
   private readonly lookups = new StageLookups();
 
   calculate(snapshot: PolicySnapshot): DesiredPolicyState {
+    this.lastCompiled = this.compiled;
+    this.compiled = new Map();
     const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
     const saLabels = new Map(snapshot.serviceAccounts.map((s) => [endpointKey(s), s.labels]));
 
@@ -209,7 +216,7 @@ export class PolicyCalculator {
   private compile(policy: PolicyModel, direction: Direction, name: string, sets: SetBuilder): PolicyChain {
     let byDirection = this.compiled.get(policy);
     if (byDirection === undefined) {
-      byDirection = new Map();
+      byDirection = this.lastCompiled.get(policy) ?? new Map<Direction, CompiledChain>();
       this.compiled.set(policy, byDirection);
     }
     const done = byDirection.get(direction);
@@ -325,6 +332,11 @@ type SetRequest =
   | { readonly kind: 'selector'; readonly family: 4 | 6; readonly selector: SelectorAst }
   | { readonly kind: 'nets'; readonly family: 4 | 6; readonly nets: readonly string[] }
   | { readonly kind: 'named-ports'; readonly family: 4 | 6; readonly protocol: number | null; readonly names: readonly string[]; readonly scope: SelectorAst };
+
+interface CompiledChain {
+  readonly chain: PolicyChain;
+  readonly requests: readonly NamedRequest[];
+}
 
 interface NamedRequest {
   readonly name: string;

@@ -1,5 +1,5 @@
 import { parseIp, rangeAsCidr } from '../../../lib/cidr.js';
-import type { DesiredPolicyState, IpSet } from '../calc/desired.js';
+import type { DesiredPolicyState, EndpointPlan, IpSet, PolicyChain } from '../calc/desired.js';
 import { hostEndpointChainName, workloadChainName } from '../calc/names.js';
 import { renderFailsafe } from './failsafe.js';
 import {
@@ -51,8 +51,8 @@ export const CHAIN_OUTPUT = 'output';
  *   to-wl-dispatch: oifname vmap @to-wl (goto tw-<if>: ingress) · oifname "tor*" drop
  *   input / output: ct · failsafe ports · host endpoint dispatch
  */
-export function renderRuleset(desired: DesiredPolicyState): NftObject[] {
-  const t = renderTable(desired);
+export function renderRuleset(desired: DesiredPolicyState, memo?: RenderMemo): NftObject[] {
+  const t = renderTable(desired, memo);
   return [
     { table: TABLE },
     ...t.chains.map((c) => ({ chain: c.chain })),
@@ -70,7 +70,8 @@ export interface RenderedTable {
   readonly maps: readonly NftMapObj[];
 }
 
-export function renderTable(desired: DesiredPolicyState): RenderedTable {
+export function renderTable(desired: DesiredPolicyState, memo: RenderMemo = new RenderMemo()): RenderedTable {
+  memo.begin();
   const chains: { chain: NftChainObj; rules: NftRuleObj[] }[] = [];
   const byName = new Map<string, NftRuleObj[]>();
   const addChain = (c: { chain: NftChainObj }) => {
@@ -107,7 +108,7 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     ...renderAllInterfacesDispatch(CHAIN_OUTPUT, 'oifname', desired.hostEndpoints, 'egress'),
   ]);
 
-  for (const e of [...desired.workloads.map(renderWorkloadChains), ...desired.hostEndpoints.map(renderHostEndpointChains)]) {
+  for (const e of [...desired.workloads.map((ep) => memo.workloads.once(ep, workloadChains)), ...desired.hostEndpoints.map((ep) => memo.hostEndpoints.once(ep, hostEndpointChains))]) {
     for (const name of e.names) addChain(chain(name));
     addRules(e.objects);
   }
@@ -115,7 +116,7 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
   for (const pc of desired.policyChains) {
     if (!used.chains.has(pc.name)) continue;
     addChain(chain(pc.name));
-    addRules(renderPolicyChainOnce(pc));
+    addRules(memo.policyChains.once(pc, renderPolicyChain));
   }
 
   const maps = [
@@ -124,7 +125,7 @@ export function renderTable(desired: DesiredPolicyState): RenderedTable {
     renderDispatchMap(MAP_TO_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'ingress')),
     renderDispatchMap(MAP_FROM_HOST, desired.hostEndpoints, (i) => hostEndpointChainName(i, 'egress')),
   ].map((m) => m.map);
-  return { chains, sets: desired.sets.filter((s) => used.sets.has(s.name)).map((s) => renderSetOnce(s).set), maps };
+  return { chains, sets: desired.sets.filter((s) => used.sets.has(s.name)).map((s) => memo.sets.once(s, renderSet).set), maps };
 }
 
 /**
@@ -159,27 +160,41 @@ function usedByRenderedRules(desired: DesiredPolicyState): { chains: Set<string>
 }
 
 /**
- * Rendering by object identity: the calculation hands back the very same
- * EndpointPlan, PolicyChain and IpSet objects for what an update left alone
- * (calc/policy-calculator.ts), so an update renders only what changed, and
- * the planner, seeing the same rule and set objects, compares them by identity
- * (dataplane/kernel-plan.ts). Pure: the output depends on the input alone.
+ * What the last ruleset rendered, by the calculation's objects. A
+ * PolicyCalculator hands back the very same EndpointPlan, PolicyChain and
+ * IpSet objects for what an update left alone, so the loop, keeping one memo,
+ * renders only what changed, and the planner, seeing the same rule and set
+ * objects, compares them by identity (dataplane/kernel-plan.ts). Plain maps,
+ * one generation deep (what a ruleset does not use again is dropped), rather
+ * than WeakMaps, whose tens of thousands of entries every garbage collection
+ * would have to trace as ephemerons. The output depends on `desired` alone.
  */
-function memoByIdentity<K extends object, V>(render: (input: K) => V): (input: K) => V {
-  const done = new WeakMap<K, V>();
-  return (input) => {
-    let out = done.get(input);
-    if (out === undefined) {
-      out = render(input);
-      done.set(input, out);
-    }
-    return out;
-  };
+export class RenderMemo {
+  readonly workloads = new Generation<EndpointPlan, { names: string[]; objects: NftObject[] }>();
+  readonly hostEndpoints = new Generation<EndpointPlan, { names: string[]; objects: NftObject[] }>();
+  readonly policyChains = new Generation<PolicyChain, NftObject[]>();
+  readonly sets = new Generation<IpSet, { set: NftSetObj }>();
+
+  /** Starts a ruleset. */
+  begin(): void {
+    for (const g of [this.workloads, this.hostEndpoints, this.policyChains, this.sets] as Generation<object, unknown>[]) g.begin();
+  }
 }
-const renderWorkloadChains = memoByIdentity(workloadChains);
-const renderHostEndpointChains = memoByIdentity(hostEndpointChains);
-const renderPolicyChainOnce = memoByIdentity(renderPolicyChain);
-const renderSetOnce = memoByIdentity(renderSet);
+
+class Generation<K, V> {
+  private last = new Map<K, V>();
+  private current = new Map<K, V>();
+  begin(): void {
+    this.last = this.current;
+    this.current = new Map();
+  }
+  once(key: K, render: (key: K) => V): V {
+    let value = this.current.get(key) ?? this.last.get(key);
+    if (value === undefined) value = render(key);
+    this.current.set(key, value);
+    return value;
+  }
+}
 
 /**
  * One transaction that replaces the table whole: add (so that a missing table
