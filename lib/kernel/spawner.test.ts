@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,8 +70,8 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
   let dir: string;
   let binary: string;
   const started: Spawner[] = [];
-  const spawner = (maxHelpers?: number): Spawner => {
-    const s = startSpawner({ binary, ...(maxHelpers === undefined ? {} : { maxHelpers }) });
+  const spawner = async (maxHelpers?: number): Promise<Spawner> => {
+    const s = await startSpawner({ binary, ...(maxHelpers === undefined ? {} : { maxHelpers }) });
     if (s === null) throw new Error(`${binary} is missing`);
     started.push(s);
     return s;
@@ -91,18 +91,20 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
     expect(defaultSpawnerBinary()).toBe(join(repo, 'dist/lib/kernel/tortie-spawner'));
   });
 
-  it('is null when its helper is not built, so the caller keeps runCommand', () => {
-    expect(startSpawner({ binary: join(dir, 'absent') })).toBeNull();
+  it('is null when its helper is not built or cannot run, so the caller keeps runCommand', async () => {
+    expect(await startSpawner({ binary: join(dir, 'absent') })).toBeNull();
+    writeFileSync(join(dir, 'not-executable'), '');
+    expect(await startSpawner({ binary: join(dir, 'not-executable') })).toBeNull();
   });
 
   it('resolves to stdout and feeds input to stdin, as runCommand does', async () => {
-    const { run } = spawner();
+    const { run } = await spawner();
     expect(await run('cat', [], { input: 'route add x\n' })).toBe('route add x\n');
     expect(await run('sh', ['-c', 'printf "%s" "$TORTIE_X"'], { env: { TORTIE_X: 'y z' } })).toBe('y z');
   });
 
   it('passes input larger than a pipe buffer while the command prints as much', async () => {
-    const { run } = spawner();
+    const { run } = await spawner();
     const input = 'a'.repeat(1024 * 1024);
     expect(await run('cat', [], { input })).toBe(input);
   });
@@ -112,7 +114,7 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
     ['a command that cannot start', 'tortie-no-such-command', []],
     ['a command killed by a signal', 'sh', ['-c', 'kill -TERM $$']],
   ])('fails %s with the same ERR_KERNEL message and details as runCommand', async (_name, file, args) => {
-    const { run } = spawner();
+    const { run } = await spawner();
     const ours = await rejection(run(file, args));
     const theirs = await rejection(runCommand(file, args));
     expect(hasErrorCode(ours, 'ERR_KERNEL')).toBe(true);
@@ -127,26 +129,26 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
   });
 
   it('kills a command at its timeout and says so', async () => {
-    const { run } = spawner();
+    const { run } = await spawner();
     const err = await rejection(run('sleep', ['5'], { timeoutMs: 100 }));
     expect((err as Error).message).toBe('sleep 5 timed out');
     expect(commandFailureOf(err)).toMatchObject({ timedOut: true, signal: 'SIGKILL', exitCode: null });
   });
 
   it('reports the failed line of an ip batch as runCommand does', async () => {
-    const { run } = spawner();
+    const { run } = await spawner();
     const err = await rejection(run('sh', ['-c', 'cat >/dev/null; echo "Command failed -:2" >&2; exit 1'], { input: 'a\nb\n' }));
     expect(failedBatchLine(err)).toBe(2);
   });
 
   it('names a namespace it cannot enter as a command that could not start', async () => {
-    const { run } = spawner();
+    const { run } = await spawner();
     const err = await rejection(run('true', [], { netns: join(dir, 'no-such-netns') }));
     expect((err as Error).message).toBe(`nsenter --net=${join(dir, 'no-such-netns')} -- true could not start (open ${join(dir, 'no-such-netns')}: No such file or directory)`);
   });
 
   it('runs commands side by side, up to maxHelpers at once', async () => {
-    const s = spawner(3);
+    const s = await spawner(3);
     const started = Date.now();
     const outs = await Promise.all(Array.from({ length: 6 }, (_, i) => s.run('sh', ['-c', `sleep 0.3; echo ${i}`])));
     expect(outs).toEqual(['0\n', '1\n', '2\n', '3\n', '4\n', '5\n']);
@@ -156,7 +158,7 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
   });
 
   it('fails the command in flight when its helper is killed mid-stream, and the next command gets a new helper', async () => {
-    const s = spawner(1);
+    const s = await spawner(1);
     expect(await s.run('echo', ['warm'])).toBe('warm\n');
     const [pid] = s.helperPids();
     const inFlight = rejection(s.run('sh', ['-c', 'sleep 5; echo late']));
@@ -174,7 +176,7 @@ describe.skipIf(!hasGcc)('spawner (tortie-spawner built from lib/kernel/tortie-s
   });
 
   it('refuses commands once closed', async () => {
-    const s = spawner();
+    const s = await spawner();
     await s.run('true', []);
     await s.close();
     expect(s.helperPids()).toEqual([]);

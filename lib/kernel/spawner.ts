@@ -168,12 +168,25 @@ class SpawnerHelper {
 }
 
 /**
- * The spawner, or null when its helper is not built (no gcc at build time):
- * the caller then uses `runCommand`.
+ * The spawner, once it has run a first command (`true`); null when its helper
+ * is not built (no gcc at build time) or cannot run one (not executable, say):
+ * the caller then uses `runCommand`, rather than failing every command later.
  */
-export function startSpawner(options: SpawnerOptions = {}): Spawner | null {
+export async function startSpawner(options: SpawnerOptions = {}): Promise<Spawner | null> {
   const binary = options.binary ?? defaultSpawnerBinary();
   if (!existsSync(binary)) return null;
+  const spawner = createSpawner(binary, options);
+  try {
+    await spawner.run('true', []);
+  } catch (err) {
+    options.log?.warn({ err, binary }, 'tortie-spawner cannot run a command');
+    await spawner.close();
+    return null;
+  }
+  return spawner;
+}
+
+function createSpawner(binary: string, options: SpawnerOptions): Spawner {
   const maxHelpers = options.maxHelpers ?? 8;
   const helpers = new Set<SpawnerHelper>();
   const waiting: Array<() => void> = [];
@@ -183,6 +196,7 @@ export function startSpawner(options: SpawnerOptions = {}): Spawner | null {
   const wakeOne = (): void => waiting.shift()?.();
   const onGone = (helper: SpawnerHelper): void => {
     helpers.delete(helper);
+    if (!isClosed) options.log?.warn({ pid: helper.pid }, 'a tortie-spawner helper is gone; the next command starts another');
     wakeOne();
   };
 

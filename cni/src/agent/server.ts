@@ -91,8 +91,8 @@ export async function startCniAgent(options: CniAgentOptions): Promise<CniAgent>
   const frameTimeoutMs = options.frameTimeoutMs ?? 5_000;
   const maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   // `ip` and delegated plugins run through small helper processes: forking this Node process costs ~6 ms of its thread each.
-  const spawner = startSpawner({ log });
-  if (spawner === null) log.warn({ binary: defaultSpawnerBinary() }, 'tortie-spawner is not built; running commands by forking this process');
+  const spawner = await startSpawner({ log });
+  if (spawner === null) log.warn({ binary: defaultSpawnerBinary() }, 'tortie-spawner is not built or cannot run commands; running them by forking this process');
   const run = spawner?.run ?? runCommand;
   const runners = options.runners ?? (await createDatapathRunners(run, { enterNetnsWithRunner: spawner !== null }));
   const warm = new Map<string, Promise<WarmDatastore | null>>();
