@@ -246,7 +246,10 @@ describe.skipIf(problem !== null)('the agent process against etcd', () => {
       const first = startAgent();
       await pollUntil('agent ready', ready, { timeoutMs: 30_000, intervalMs: 50 });
       expect(await connects()).toBe(true);
-      expect((await readdir(`${statusPrefix}/endpoint-status`)).sort()).toEqual([...net.pods.values()].map((p) => p.plan.hostIfName).sort());
+      // Readiness follows the apply; the status files are written right after it, each through a temporary name.
+      const expectedStatus = [...net.pods.values()].map((p) => p.plan.hostIfName).sort();
+      const statusFiles = async () => (await readdir(`${statusPrefix}/endpoint-status`).catch(() => [])).filter((f) => !f.startsWith('.tmp-')).sort();
+      await pollUntil('an endpoint status file per pod', async () => JSON.stringify(await statusFiles()) === JSON.stringify(expectedStatus), { timeoutMs: 10_000, intervalMs: 20 });
 
       const written = Date.now();
       await ds.create(Kinds.K8sNetworkPolicy, {
