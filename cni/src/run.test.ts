@@ -9,6 +9,7 @@ import type { NetnsRef } from '../../lib/kernel/netns-ref.js';
 import { createLogger } from '../../lib/log.js';
 import type { DatapathRunners } from './attach.js';
 import { runCni, type DepsFactory } from './run.js';
+import { countingRoundTrips } from './testdata/round-trips.js';
 import { specProblems } from './testdata/schemas.js';
 
 // runCni end to end without root: a memory datastore and a recording kernel.
@@ -151,5 +152,23 @@ describe('runCni', () => {
     const out = await runCni(env('ADD'), conf({ datastore_type: 'consul' }), s.deps);
     expect(JSON.parse(out.stdout)).toMatchObject({ code: 2, msg: expect.stringContaining('datastore_type = "consul"') });
     expect(s.made()).toBe(0);
+  });
+});
+
+describe('runCni datastore round trips (etcd mode)', () => {
+  it('ADD on a node that has a block: 5 one after another; DEL: 4', async () => {
+    const s = await setup();
+    const other = { CNI_CONTAINERID: 'first', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-1' };
+    expect((await runCni(env('ADD', other), conf(), s.deps)).exitCode).toBe(0);
+    const counting = countingRoundTrips(s.ds);
+    const deps: DepsFactory = async (req, log, e) => ({ ...(await s.deps(req, log, e)), datastore: counting.ds });
+    // pod + namespace + pools + node labels; handle + blocks; handle write + affinity check; block CAS; endpoint create.
+    expect((await runCni(env('ADD'), conf(), deps)).exitCode).toBe(0);
+    expect(counting.roundTrips()).toBe(5);
+    // endpoint read + handle read; endpoint delete + block read; block CAS; handle delete.
+    expect((await runCni(env('DEL'), conf(), deps)).exitCode).toBe(0);
+    expect(counting.roundTrips()).toBe(9);
+    expect((await s.ds.list(Kinds.WorkloadEndpoint)).items).toHaveLength(1);
+    expect((await s.ds.list(Kinds.IPAMHandle)).items).toHaveLength(1);
   });
 });

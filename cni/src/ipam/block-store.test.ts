@@ -6,6 +6,7 @@ import { Kinds } from '../../../lib/datastore/kinds.js';
 import { hasErrorCode } from '../../../lib/errors.js';
 import type { PoolInfo } from './allocate.js';
 import { validateAs } from '../../../crds/src/validate.js';
+import { countingRoundTrips } from '../testdata/round-trips.js';
 import { type BlockAffinityObject, BlockStore, type IpamBlockObject, type IpamHandleObject } from './block-store.js';
 
 const pool = (name: string, cidr: string, spec: Partial<PoolInfo['spec']> = {}): PoolInfo => ({ name, spec: { cidr, ...spec } });
@@ -350,40 +351,6 @@ describe('BlockStore properties: a crash between any two writes', () => {
     );
   });
 });
-
-/**
- * Counts round trips a caller waits for one after another: a call that starts while another is
- * in flight shares its round trip (they were issued together).
- */
-function countingRoundTrips(ds: Datastore): { ds: Datastore; roundTrips: () => number; calls: () => number } {
-  let inFlight = 0;
-  let roundTrips = 0;
-  let calls = 0;
-  const counted = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-    if (inFlight === 0) roundTrips++;
-    inFlight++;
-    calls++;
-    try {
-      return await f(...a);
-    } finally {
-      inFlight--;
-    }
-  };
-  return {
-    ds: {
-      type: ds.type,
-      get: counted(ds.get.bind(ds)),
-      list: counted(ds.list.bind(ds)),
-      watch: (...a) => ds.watch(...a),
-      create: counted(ds.create.bind(ds)),
-      update: counted(ds.update.bind(ds)),
-      delete: counted(ds.delete.bind(ds)),
-      close: () => ds.close(),
-    } as Datastore,
-    roundTrips: () => roundTrips,
-    calls: () => calls,
-  };
-}
 
 describe('BlockStore round trips', () => {
   const pools = [pool('p', '10.0.0.0/24')];
