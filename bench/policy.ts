@@ -59,6 +59,7 @@ import type { StoredObject } from '../lib/datastore/types.js';
 import { startEtcd, type EtcdInstance } from '../test/harness/etcd.js';
 import { mapLimit } from '../test/harness/pods.js';
 import { PodNetwork } from '../test/integration/felix/pod-network.js';
+import { endpointAddress, endpointObject, NAMESPACES, namespaceObject, NODE, nsName, policyObject } from './policy-population.js';
 
 const program = new Command()
   .option('--policies <list>', 'policy counts', '100,1000,5000')
@@ -81,8 +82,6 @@ const ENDPOINT_COUNTS = opts.endpoints.split(',').map(Number);
 const LOCAL = Number(opts.local);
 const PACKET_SECONDS = Number(opts.packetSeconds);
 const FLOOR_REPS = Number(opts.floorReps);
-const NAMESPACES = 50;
-const NODE = 'node1';
 const tag = randomBytes(3).toString('hex');
 
 const log = (...parts: unknown[]) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...parts);
@@ -92,53 +91,6 @@ function percentile(values: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 const median = (values: readonly number[]) => percentile(values, 50);
-
-// ---- the population ----
-
-const nsName = (i: number) => `bench-${i % NAMESPACES}`;
-function namespaceObject(i: number): StoredObject {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName(i), labels: { team: `t${i % 5}` } } };
-}
-function endpointAddress(j: number): string {
-  return `10.${64 + (j >> 16)}.${(j >> 8) & 255}.${j & 255}`;
-}
-function endpointObject(j: number): StoredObject {
-  const node = j < LOCAL ? NODE : `node-${2 + (j % 20)}`;
-  return {
-    apiVersion: Kinds.WorkloadEndpoint.apiVersion,
-    kind: 'WorkloadEndpoint',
-    metadata: { name: `${node}-k8s-pod--${j}-eth0`, namespace: nsName(j), labels: { app: `app-${j % 20}`, tier: ['web', 'api', 'db'][j % 3]! } },
-    spec: {
-      orchestrator: 'k8s',
-      node,
-      pod: `pod-${j}`,
-      endpoint: 'eth0',
-      interfaceName: `torb${j.toString(16).padStart(8, '0')}`,
-      ipNetworks: [`${endpointAddress(j)}/32`],
-      serviceAccountName: 'default',
-      ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
-    },
-  };
-}
-/** A typical mix: ingress from a pod label or a namespace label on a number and a named port; every 4th also limits egress to CIDRs. */
-function policyObject(k: number, namespace = nsName(k), name = `np-${k}`): StoredObject & K8sNetworkPolicy {
-  const p: K8sNetworkPolicy = {
-    metadata: { name, namespace },
-    spec: {
-      podSelector: { matchLabels: { app: `app-${k % 20}` } },
-      ingress: [
-        {
-          from: [{ podSelector: { matchLabels: { app: `app-${(k + 1) % 20}` } } }, { namespaceSelector: { matchLabels: { team: `t${k % 5}` } } }],
-          ports: [{ port: 80 + (k % 100), protocol: 'TCP' }, { port: 'http' }],
-        },
-      ],
-      ...(k % 4 === 0
-        ? { egress: [{ to: [{ ipBlock: { cidr: '10.64.0.0/10', except: [`10.${64 + (k % 8)}.0.0/16`] } }], ports: [{ port: 443 }] }], policyTypes: ['Ingress', 'Egress'] }
-        : {}),
-    },
-  } as K8sNetworkPolicy;
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...(p as object) } as StoredObject & K8sNetworkPolicy;
-}
 
 // ---- the table, timed ----
 
@@ -292,8 +244,8 @@ async function measurePopulation(datastore: EtcdDatastore, endpoint: string, net
 async function setPopulation(datastore: EtcdDatastore, have: { policies: number; endpoints: number }, want: { policies: number; endpoints: number }): Promise<void> {
   const t = performance.now();
   const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
-  await mapLimit(range(have.endpoints, want.endpoints), 32, (j) => datastore.create(Kinds.WorkloadEndpoint, endpointObject(j)));
-  await mapLimit(range(want.endpoints, have.endpoints), 32, (j) => datastore.delete(Kinds.WorkloadEndpoint, endpointObject(j).metadata.name, nsName(j)));
+  await mapLimit(range(have.endpoints, want.endpoints), 32, (j) => datastore.create(Kinds.WorkloadEndpoint, endpointObject(j, LOCAL)));
+  await mapLimit(range(want.endpoints, have.endpoints), 32, (j) => datastore.delete(Kinds.WorkloadEndpoint, endpointObject(j, LOCAL).metadata.name, nsName(j)));
   await mapLimit(range(have.policies, want.policies), 32, (k) => datastore.create(Kinds.K8sNetworkPolicy, policyObject(k)));
   await mapLimit(range(want.policies, have.policies), 32, (k) => datastore.delete(Kinds.K8sNetworkPolicy, `np-${k}`, nsName(k)));
   log(`population ${want.policies} policies / ${want.endpoints} endpoints written in ${ms(performance.now() - t)} ms`);
@@ -368,7 +320,7 @@ async function measurePackets(workDir: string): Promise<PacketResult[]> {
       ports: [],
     }));
     const others: WorkloadEndpointModel[] = Array.from({ length: 1000 }, (_, j) => {
-      const o = endpointObject(j + LOCAL) as unknown as { metadata: { labels: Record<string, string> }; spec: { node: string; pod: string; interfaceName: string } };
+      const o = endpointObject(j + LOCAL, LOCAL) as unknown as { metadata: { labels: Record<string, string> }; spec: { node: string; pod: string; interfaceName: string } };
       return { namespace: nsName(j), name: o.spec.pod, node: o.spec.node, interfaceName: o.spec.interfaceName, ipv4: [endpointAddress(j + LOCAL)], ipv6: [], labels: o.metadata.labels, serviceAccount: 'default', ports: [] };
     });
     const namespaces = [...Array.from({ length: NAMESPACES }, (_, i) => fromK8sNamespace(namespaceObject(i) as never)!), fromK8sNamespace({ metadata: { name: 'perf' } })!];

@@ -59,39 +59,81 @@ type LookupSet = StageLookup['sets'][number];
  * say (a deny, a pass, a log, ICMP or negated matches, source ports) keeps
  * its chains; Kubernetes NetworkPolicies never produce one.
  *
- * It keeps a memo of the last result (PolicyCalculator keeps one instance):
- * an endpoint plan that comes in as the same object and gets the same lookups
- * goes out as the same object as last time, and a lookup set whose inputs
- * (the policies' chains and the sets their rules read) are the same objects
- * as last time is not recomputed and comes back as the same IpSet. The
- * renderer and the planner compare by identity, so an update that touches
- * neither costs them nothing.
+ * It keeps a memo of the last result (PolicyCalculator keeps one instance),
+ * so an update costs what it touches:
+ *   - an endpoint plan that comes in as the same object as last time, whose
+ *     Kubernetes chains and the sets their rules read (selector members, nets,
+ *     named ports) are all the same objects as last time, goes out as the
+ *     same object without looking at its rules at all: those are everything
+ *     its lookups depend on (its own addresses are in the plan);
+ *   - otherwise, a lookup whose inputs (the policies' chains and the sets
+ *     their rules read) are the same objects as last time is not recomputed
+ *     and comes back as the same IpSets, and a plan that comes out equal to
+ *     the last one is the last one.
+ * PolicyCalculator hands out the same EndpointPlan, PolicyChain and IpSet
+ * objects for what did not change, so a policy added for one pod recomputes
+ * that pod's lookups only. The renderer and the planner compare by identity,
+ * so an update that touches neither costs them nothing.
  */
 export class StageLookups {
   private plans = new WeakMap<EndpointPlan, EndpointPlan>();
-  private built = new Map<string, { inputs: readonly object[]; lookup: LookupSet[]; sets: IpSet[] }>();
+  private built = new Map<string, BuiltLookup>();
+  /** Per endpoint plan given last time: what its lookups were made from, and what went out. */
+  private endpoints = new Map<EndpointPlan, EndpointLookups>();
 
   compile(desired: DesiredPolicyState): DesiredPolicyState {
-    const compiler = new StageCompiler(new Map(desired.policyChains.map((c) => [c.name, c])), new Map(desired.sets.map((s) => [s.name, s])), this.built);
+    const chains = new Map(desired.policyChains.map((c) => [c.name, c]));
+    const sets = new Map(desired.sets.map((s) => [s.name, s]));
+    const compiler = new StageCompiler(chains, sets, this.built);
     const nextPlans = new WeakMap<EndpointPlan, EndpointPlan>();
+    const nextEndpoints = new Map<EndpointPlan, EndpointLookups>();
     const withLookups = (ep: EndpointPlan): EndpointPlan => {
+      const last = this.endpoints.get(ep);
+      if (last !== undefined && compiler.reuse(last)) {
+        nextEndpoints.set(ep, last);
+        if (last.out !== ep) nextPlans.set(ep, last.out);
+        return last.out;
+      }
+      const used = compiler.recording();
       const ingress = compiler.plan(ep, 'ingress', ep.ingress);
       const egress = compiler.plan(ep, 'egress', ep.egress);
-      if (ingress === ep.ingress && egress === ep.egress) return ep;
-      const made: EndpointPlan = { ...ep, ingress, egress };
-      const prev = this.plans.get(ep);
-      const out = prev !== undefined && JSON.stringify(prev) === JSON.stringify(made) ? prev : made;
-      nextPlans.set(ep, out);
+      let out = ep;
+      if (ingress !== ep.ingress || egress !== ep.egress) {
+        const made: EndpointPlan = { ...ep, ingress, egress };
+        const prev = this.plans.get(ep);
+        out = prev !== undefined && JSON.stringify(prev) === JSON.stringify(made) ? prev : made;
+        nextPlans.set(ep, out);
+      }
+      nextEndpoints.set(ep, { out, inputs: compiler.inputsOf(ep), lookups: [...used] });
       return out;
     };
     const workloads = desired.workloads.map(withLookups);
     const hostEndpoints = desired.hostEndpoints.map(withLookups);
     this.plans = nextPlans;
+    this.endpoints = nextEndpoints;
     this.built = compiler.used;
     const added = [...compiler.used.values()].flatMap((b) => b.sets);
     const all = [...desired.sets, ...added].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { ...desired, workloads, hostEndpoints, sets: all };
   }
+}
+
+/** One lookup's sets, and the objects (chains, sets read) they were computed from. */
+interface BuiltLookup {
+  readonly inputs: readonly object[];
+  readonly lookup: LookupSet[];
+  readonly sets: IpSet[];
+}
+
+type Input = readonly [kind: 'chain' | 'set', name: string, value: object];
+
+/** An endpoint's Kubernetes-stage lookups as last computed. */
+interface EndpointLookups {
+  readonly out: EndpointPlan;
+  /** Every chain and set its Kubernetes stages read, by name: if each is the same object now, so is the result. */
+  readonly inputs: readonly Input[] | null;
+  /** The lookups it used, by key, to carry into this calculation's memo. */
+  readonly lookups: readonly (readonly [key: string, built: BuiltLookup])[];
 }
 
 /** Allowed on one protocol for a port range: any of these peers. */
@@ -113,14 +155,59 @@ const LAST_PORT = 65535;
 
 class StageCompiler {
   /** What this calculation uses, by the key that decides a lookup's content. */
-  readonly used = new Map<string, { inputs: readonly object[]; lookup: LookupSet[]; sets: IpSet[] }>();
+  readonly used = new Map<string, BuiltLookup>();
   private readonly ranges = new Map<string, AddressRange[]>();
+  /** The lookups the endpoint being planned uses (see recording). */
+  private current = new Map<string, BuiltLookup>();
 
   constructor(
     private readonly chains: ReadonlyMap<string, PolicyChain>,
     private readonly sets: ReadonlyMap<string, IpSet>,
-    private readonly previous: ReadonlyMap<string, { inputs: readonly object[]; lookup: LookupSet[]; sets: IpSet[] }>,
+    private readonly previous: ReadonlyMap<string, BuiltLookup>,
   ) {}
+
+  /** Starts collecting the lookups the next plan() calls use; the map returned fills as they run. */
+  recording(): Map<string, BuiltLookup> {
+    this.current = new Map();
+    return this.current;
+  }
+
+  /**
+   * Whether an endpoint's last lookups still hold: every chain and set they read
+   * is the same object now. If so, their lookups join this calculation's memo
+   * (unless one of their keys was built anew here, which then wins).
+   */
+  reuse(last: EndpointLookups): boolean {
+    if (last.inputs === null) return false;
+    for (const [kind, name, value] of last.inputs) {
+      if ((kind === 'chain' ? this.chains.get(name) : this.sets.get(name)) !== value) return false;
+    }
+    for (const [key, built] of last.lookups) {
+      const known = this.used.get(key);
+      if (known !== undefined && known !== built) return false;
+    }
+    for (const [key, built] of last.lookups) this.used.set(key, built);
+    return true;
+  }
+
+  /** Every chain the endpoint's Kubernetes stages name and every set their rules read; null if a chain is missing. */
+  inputsOf(ep: EndpointPlan): Input[] | null {
+    const out: Input[] = [];
+    for (const plan of [ep.ingress, ep.egress]) {
+      for (const stage of plan.stages) {
+        if (stage.stage !== 'kubernetes') continue;
+        const chains: PolicyChain[] = [];
+        for (const name of stage.chains) {
+          const chain = this.chains.get(name);
+          if (chain === undefined) return null;
+          chains.push(chain);
+          out.push(['chain', name, chain]);
+        }
+        for (const set of this.setsRead(chains.flatMap((c) => c.rules))) out.push(['set', set.name, set]);
+      }
+    }
+    return out;
+  }
 
   plan(ep: EndpointPlan, direction: Direction, plan: DirectionPlan): DirectionPlan {
     if (!plan.stages.some((s) => s.stage === 'kubernetes')) return plan;
@@ -145,11 +232,15 @@ class StageCompiler {
     const own = direction === 'ingress' ? this.ownNamedPorts(ep, rules) : [];
     const key = JSON.stringify([direction, chainNames, own]);
     const known = this.used.get(key);
-    if (known !== undefined) return known.lookup;
+    if (known !== undefined) {
+      this.current.set(key, known);
+      return known.lookup;
+    }
     const inputs: object[] = [...chains, ...this.setsRead(rules)];
     const prev = this.previous.get(key);
     if (prev !== undefined && prev.inputs.length === inputs.length && prev.inputs.every((x, i) => x === inputs[i])) {
       this.used.set(key, prev);
+      this.current.set(key, prev);
       return prev.lookup;
     }
 
@@ -174,7 +265,9 @@ class StageCompiler {
       const old = prev?.sets.find((o) => o.name === s.name);
       return old !== undefined && JSON.stringify(old) === JSON.stringify(s) ? old : s;
     });
-    this.used.set(key, { inputs, lookup, sets });
+    const built: BuiltLookup = { inputs, lookup, sets };
+    this.used.set(key, built);
+    this.current.set(key, built);
     return lookup;
   }
 

@@ -37,6 +37,12 @@ export function snapshotFromResources(
   nodeName = '(snapshot)',
 ): { snapshot: PolicySnapshot; skipped: SkippedResource[] } {
   const store = new PolicyStore(nodeName);
+  const skipped = applyResources(store, mode, listed);
+  return { snapshot: store.snapshot(), skipped };
+}
+
+/** Listed resources into a store (what snapshotFromResources does, on a store the caller keeps); what was not applied, and why. */
+export function applyResources(store: PolicyStore, mode: Datastore['type'], listed: readonly ListedResources[]): SkippedResource[] {
   const skipped: SkippedResource[] = [];
   const converters = new Map(watchedKinds(mode).map((k) => [k.kind, k.convert]));
   for (const { kind, items } of listed) {
@@ -55,5 +61,5 @@ export function snapshotFromResources(
       else store.apply(update);
     }
   }
-  return { snapshot: store.snapshot(), skipped };
+  return skipped;
 }
