@@ -5,12 +5,14 @@ import type { Direction } from '../model/policies.js';
 import { calculatePolicy, PolicyCalculator } from './calculate-policy.js';
 import type { DesiredPolicyState, DirectionPlan, EndpointPlan, IpSet } from './desired.js';
 import { evaluateConnection, type Probe } from './evaluate.js';
-import { k8sSnapshotArb } from './kubernetes-policies.test-helpers.js';
+import { k8sPolicyArb, k8sSnapshotArb } from './kubernetes-policies.test-helpers.js';
 import { decomposePeerPorts, lookupAllows } from './kubernetes-stage.js';
 import { k8s, pod } from './scenarios.test-helpers.js';
 import type { PolicySnapshot } from './snapshot.js';
 import { DEFAULT_FELIX_POLICY_CONFIG } from '../model/config.js';
 import { fromK8sNamespace } from '../model/namespaces.js';
+import type { WorkloadEndpointModel } from '../model/endpoints.js';
+import { fromK8sNetworkPolicy } from '../model/k8s-network-policy.js';
 
 /**
  * What the rendered ruleset does with a probe when the Kubernetes stage is
@@ -141,6 +143,117 @@ describe('the Kubernetes stage as lookups', () => {
     const moved = calculator.calculate({ ...base, endpoints: [...base.endpoints, pod('x', 'client', '10.1.0.2', { labels: { app: 'client' }, node: 'node2' })] });
     expect(moved.workloads[0]).toBe(first.workloads[0]);
     expect(elementsOf(moved)).toEqual(elementsOf(after));
+  });
+});
+
+/** One change to a snapshot; everything it does not touch stays the same object, as the store hands it out. */
+type Change =
+  | { readonly kind: 'relabel'; readonly pod: number; readonly app: string }
+  | { readonly kind: 'ports'; readonly pod: number; readonly ports: WorkloadEndpointModel['ports'] }
+  | { readonly kind: 'address'; readonly pod: number; readonly address: string }
+  | { readonly kind: 'remove-pod'; readonly pod: number }
+  | { readonly kind: 'namespace'; readonly namespace: 'a' | 'b'; readonly team: string | null }
+  | { readonly kind: 'policy'; readonly policy: PolicySnapshot['policies'][number] | null; readonly slot: number };
+
+const portsArb = fc.subarray([
+  { name: 'http', protocol: 'TCP', port: 8080 },
+  { name: 'http', protocol: 'TCP', port: 8082 },
+  { name: 'dns', protocol: 'UDP', port: 53 },
+  { name: 'sig', protocol: 'SCTP', port: 9001 },
+] as const);
+const changeArb: fc.Arbitrary<Change> = fc.oneof(
+  fc.record({ kind: fc.constant('relabel' as const), pod: fc.nat(4), app: fc.constantFrom('web', 'db', 'tool', 'other') }),
+  fc.record({ kind: fc.constant('ports' as const), pod: fc.nat(4), ports: portsArb }),
+  fc.record({ kind: fc.constant('address' as const), pod: fc.nat(4), address: fc.constantFrom('10.0.0.1', '10.0.0.3', '10.0.0.6', '10.0.0.13') }),
+  fc.record({ kind: fc.constant('remove-pod' as const), pod: fc.nat(4) }),
+  fc.record({ kind: fc.constant('namespace' as const), namespace: fc.constantFrom('a' as const, 'b' as const), team: fc.constantFrom('x', 'y', null) }),
+  fc.record({
+    kind: fc.constant('policy' as const),
+    slot: fc.nat(3),
+    policy: fc.option(
+      k8sPolicyArb(9).map((p) => {
+        const r = fromK8sNetworkPolicy(p);
+        return r.ok ? r.value : null;
+      }),
+      { nil: null },
+    ),
+  }),
+);
+
+function applyChange(s: PolicySnapshot, c: Change, pods: readonly WorkloadEndpointModel[]): PolicySnapshot {
+  const withPod = (i: number, make: (p: WorkloadEndpointModel) => WorkloadEndpointModel | null): PolicySnapshot => {
+    const name = pods[i]!.name;
+    const current = s.endpoints.find((e) => e.name === name) ?? pods[i]!;
+    const next = make(current);
+    return { ...s, endpoints: [...s.endpoints.filter((e) => e.name !== name), ...(next === null ? [] : [next])] };
+  };
+  switch (c.kind) {
+    case 'relabel':
+      return withPod(c.pod, (p) => ({ ...p, labels: { app: c.app } }));
+    case 'ports':
+      return withPod(c.pod, (p) => ({ ...p, ports: c.ports }));
+    case 'address':
+      return withPod(c.pod, (p) => ({ ...p, ipv4: [c.address] }));
+    case 'remove-pod':
+      return withPod(c.pod, () => null);
+    case 'namespace': {
+      const ns = fromK8sNamespace({ metadata: { name: c.namespace, labels: c.team === null ? {} : { team: c.team } } })!;
+      return { ...s, namespaces: [...s.namespaces.filter((n) => n.name !== c.namespace), ns] };
+    }
+    case 'policy': {
+      // A slot is one policy name: a new value replaces it, null removes it.
+      const slotted = c.policy === null ? null : { ...c.policy, id: `${c.policy.id}-slot${c.slot}` };
+      const slotId = (p: PolicySnapshot['policies'][number]) => p.id.endsWith(`-slot${c.slot}`);
+      return { ...s, policies: [...s.policies.filter((p) => !slotId(p)), ...(slotted === null ? [] : [slotted])] };
+    }
+  }
+}
+
+describe('the Kubernetes stage through one PolicyCalculator', () => {
+  it('gives what a fresh calculation gives as peer pods, namespace labels, named ports, addresses and policies change', () => {
+    fc.assert(
+      fc.property(k8sSnapshotArb, fc.array(changeArb, { minLength: 1, maxLength: 10 }), (start, changes) => {
+        const kept = new PolicyCalculator();
+        const pods = start.endpoints;
+        let state = start;
+        expect(JSON.stringify(kept.calculate(state))).toBe(JSON.stringify(calculatePolicy(state)));
+        for (const change of changes) {
+          state = applyChange(state, change, pods);
+          expect(JSON.stringify(kept.calculate(state))).toBe(JSON.stringify(calculatePolicy(state)));
+          // Calculating the same state again changes nothing, down to the objects.
+          const again = kept.calculate({ ...state });
+          const previous = kept.calculate(state);
+          previous.workloads.forEach((w, i) => expect(again.workloads[i]).toBe(w));
+          previous.sets.forEach((set, i) => expect(again.sets[i]).toBe(set));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('recomputes only the endpoint a new policy selects: the others come back as the same objects', () => {
+    const endpoints = Array.from({ length: 6 }, (_, i) => pod('x', `w${i}`, `10.1.0.${i + 1}`, { labels: { app: `app-${i}` }, ports: [{ name: 'http', protocol: 'TCP', port: 8080 }] }));
+    const policy = (k: number, name = `p${k}`) =>
+      k8s({
+        metadata: { name, namespace: 'x' },
+        spec: { podSelector: { matchLabels: { app: `app-${k}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: `app-${(k + 1) % 6}` } } }], ports: [{ port: 'http' }, { port: 80 }] }] },
+      });
+    const base: PolicySnapshot = {
+      nodeName: 'node1',
+      endpoints,
+      hostEndpoints: [],
+      namespaces: [fromK8sNamespace({ metadata: { name: 'x' } })!],
+      serviceAccounts: [],
+      networkSets: [],
+      config: DEFAULT_FELIX_POLICY_CONFIG,
+      policies: Array.from({ length: 6 }, (_, k) => policy(k)),
+    };
+    const kept = new PolicyCalculator();
+    const first = kept.calculate(base);
+    const next = kept.calculate({ ...base, policies: [...base.policies, policy(0, 'probe')] });
+    expect(JSON.stringify(next)).toBe(JSON.stringify(calculatePolicy({ ...base, policies: [...base.policies, policy(0, 'probe')] })));
+    const changed = next.workloads.filter((w, i) => w !== first.workloads[i]).map((w) => w.id);
+    expect(changed).toEqual(['x/w0']);
   });
 });
 
