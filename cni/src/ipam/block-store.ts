@@ -146,6 +146,20 @@ function addressesOfHandleIn(handle: IpamHandleObject | null, blocks: readonly I
   return out;
 }
 
+/** The node's own blocks among `blocks`, in pool order then address order: where it allocates first. */
+function affineInOrder(blocks: readonly IpamBlockObject[], pools: readonly PoolInfo[], myAffinity: string): IpamBlockObject[] {
+  const rank = (b: IpamBlockObject): [number, bigint] => {
+    const network = parseCidr(b.spec.cidr)?.network ?? 0n;
+    const poolIndex = pools.findIndex((p) => poolForAddress([p], b.spec.cidr.split('/')[0]!) !== undefined);
+    return [poolIndex, network];
+  };
+  return blocks
+    .filter((b) => b.spec.affinity === myAffinity)
+    .map((b) => ({ b, r: rank(b) }))
+    .sort((x, y) => x.r[0] - y.r[0] || (x.r[1] < y.r[1] ? -1 : x.r[1] > y.r[1] ? 1 : 0))
+    .map((x) => x.b);
+}
+
 function familyOf(pool: PoolInfo): 4 | 6 | null {
   return parseCidr(pool.spec.cidr)?.family ?? null;
 }
@@ -221,7 +235,93 @@ export class BlockStore {
    * addresses; what was taken before that stays recorded under the handle, and
    * the caller releases it with releaseByHandle (CNI ADD undoes in reverse).
    */
-  async autoAssign(request: AutoAssignRequest): Promise<AssignedAddresses> {
+  autoAssign(request: AutoAssignRequest): Promise<AssignedAddresses> {
+    return this.#autoAssignOne(request);
+  }
+
+  /**
+   * Several autoAssign requests at once, as the CNI agent queues them. Requests for one IPv4
+   * address on the same node and pools that hold nothing yet share one read and one
+   * compare-and-swap on the node's first own block with room: their handles are written first,
+   * side by side (the write order holds for each), then the block once with all their addresses.
+   * Every other request, and those the block has no room for, go through autoAssign one by one.
+   * Answers in request order; never throws.
+   */
+  async autoAssignBatch(requests: readonly AutoAssignRequest[]): Promise<PromiseSettledResult<AssignedAddresses>[]> {
+    let together = new Map<AutoAssignRequest, string>();
+    const first = requests[0];
+    if (first !== undefined) {
+      const poolsKey = JSON.stringify(first.pools);
+      const handles = new Set<string>();
+      const group = requests.filter((r) => {
+        // One request per handle together: a handle asked twice is answered by autoAssign, idempotently.
+        if (handles.has(r.handleId) || r.num4 !== 1 || r.num6 !== 0 || r.node !== first.node || JSON.stringify(r.pools) !== poolsKey) return false;
+        handles.add(r.handleId);
+        return true;
+      });
+      // A failure here leaves at most handles that name a block where they hold nothing: each request alone below finishes it.
+      if (group.length >= 2) together = await this.#assignTogether(group).catch(() => new Map<AutoAssignRequest, string>());
+    }
+    const settled: PromiseSettledResult<AssignedAddresses>[] = [];
+    for (const request of requests) {
+      const address = together.get(request);
+      if (address !== undefined) {
+        settled.push({ status: 'fulfilled', value: { ipv4: [address], ipv6: [] } });
+        continue;
+      }
+      try {
+        settled.push({ status: 'fulfilled', value: await this.#autoAssignOne(request) });
+      } catch (reason) {
+        settled.push({ status: 'rejected', reason });
+      }
+    }
+    return settled;
+  }
+
+  /** autoAssignBatch's shared step: one IPv4 address each, for requests of one node and pool list. */
+  async #assignTogether(group: readonly AutoAssignRequest[]): Promise<Map<AutoAssignRequest, string>> {
+    const none = new Map<AutoAssignRequest, string>();
+    const node = group[0]!.node;
+    const pools = group[0]!.pools.filter((p) => familyOf(p) === 4);
+    const [handles, listed] = await Promise.all([Promise.all(group.map((r) => this.getHandle(r.handleId))), this.listBlocks()]);
+    // A request whose handle holds something already gets exactly that back, from autoAssign.
+    const fresh = group
+      .map((request, k) => ({ request, handle: handles[k] ?? null }))
+      .filter(({ request, handle }) => addressesOfHandleIn(handle, listed, request.handleId).ipv4.length === 0);
+    const inPools = (b: IpamBlockObject) => blockForAddress(pools.map((p) => p.spec), b.spec.cidr.split('/')[0]!) !== undefined;
+    const block = affineInOrder(listed.filter(inPools), pools, hostAffinity(node)).find((b) => b.spec.unallocated.length > 0);
+    if (block === undefined) return none;
+    const taking = fresh.slice(0, block.spec.unallocated.length);
+    if (taking.length < 2) return none;
+    // Handles first (each names the block before it holds an address there); the affinity beside them.
+    await Promise.all([
+      this.#confirmAffinity(affinityName(node, block.spec.cidr)),
+      ...taking.map(({ request, handle }) => this.#recordInHandle(request.handleId, block.spec.cidr, 1, { current: handle })),
+    ]);
+    let current: IpamBlockObject | null = block;
+    for (let attempt = 1; ; attempt++) {
+      if (current === null || current.spec.deleted) return none;
+      let spec = current.spec;
+      const addresses = new Map<AutoAssignRequest, string>();
+      for (const { request } of taking) {
+        const next = allocateFromBlock(spec, { handleId: request.handleId, attributes: request.attributes, count: 1 });
+        if (next === null) break;
+        spec = next.block;
+        addresses.set(request, next.addresses[0]!);
+      }
+      if (addresses.size === 0) return none;
+      try {
+        await this.#ds.update<IpamBlockObject>(Kinds.IPAMBlock, { ...current, spec });
+        return addresses;
+      } catch (err) {
+        if (!hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+        await this.#afterConflict('IPAMBlock', current.metadata.name, attempt);
+        current = await this.#getBlock(current.metadata.name);
+      }
+    }
+  }
+
+  async #autoAssignOne(request: AutoAssignRequest): Promise<AssignedAddresses> {
     // One round trip for both reads: the handle (what it holds already) and every block (where to take more).
     const [handle, allBlocks] = await Promise.all([this.getHandle(request.handleId), this.listBlocks()]);
     const seen: HandleSeen = { current: handle };
@@ -259,17 +359,7 @@ export class BlockStore {
     let blocks = listed.filter(inPools);
 
     // 1. The node's own blocks, in pool order then address order.
-    const rank = (b: IpamBlockObject): [number, bigint] => {
-      const network = parseCidr(b.spec.cidr)?.network ?? 0n;
-      const poolIndex = pools.findIndex((p) => poolForAddress([p], b.spec.cidr.split('/')[0]!) !== undefined);
-      return [poolIndex, network];
-    };
-    const affine = blocks
-      .filter((b) => b.spec.affinity === myAffinity)
-      .map((b) => ({ b, r: rank(b) }))
-      .sort((x, y) => x.r[0] - y.r[0] || (x.r[1] < y.r[1] ? -1 : x.r[1] > y.r[1] ? 1 : 0))
-      .map((x) => x.b);
-    for (const block of affine) {
+    for (const block of affineInOrder(blocks, pools, myAffinity)) {
       if (got.length >= count) return got;
       if (block.spec.unallocated.length === 0) continue;
       // A claim that crashed after creating the block left its affinity pending: finish it. The
