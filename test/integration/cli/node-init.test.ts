@@ -13,7 +13,8 @@ import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { startEtcd, type EtcdInstance } from '../../harness/etcd.js';
-import { createNetnsHarness, kernelAccessProblem, uniqueName, type NetnsHarness } from '../../harness/netns.js';
+import { createNetnsHarness, kernelAccessProblem, type NetnsHarness } from '../../harness/netns.js';
+import { makeNodeHost } from './node-host.js';
 
 const problem = await kernelAccessProblem();
 if (problem !== null) console.warn(`skipping test/integration/cli/node-init.test.ts: ${problem}`);
@@ -32,16 +33,9 @@ describe.skipIf(problem !== null)('tortie node init', () => {
     etcd = await startEtcd();
     store = createEtcdDatastore({ endpoints: [etcd.endpoint] });
     dir = await mkdtemp(join(tmpdir(), 'tortie-node-init-'));
-    host = await h.makeNetns('ni');
-    const router = await h.makeNetns('nr');
-    // The host's uplink (named like a NIC, so first-found takes it) and a second interface; loopback is up too.
-    await h.makeVeth(uniqueName('r', 6), 'eth0', { aNs: router, bNs: host });
-    await h.makeVeth(uniqueName('r', 6), 'eth1', { aNs: router, bNs: host });
-    await h.exec(host, 'ip', ['addr', 'add', '192.0.2.10/24', 'dev', 'eth0']);
-    await h.exec(host, 'ip', ['addr', 'add', '10.1.0.5/16', 'dev', 'eth1']);
-    for (const dev of ['lo', 'eth0', 'eth1']) await h.exec(host, 'ip', ['link', 'set', dev, 'up']);
+    // NICs named like a host's, so first-found takes eth0; a route out of eth1 for can-reach=.
+    host = await makeNodeHost(h, etcd, 'ni', ['192.0.2.10/24', '10.1.0.5/16']);
     await h.exec(host, 'ip', ['route', 'add', '198.51.100.0/24', 'via', '10.1.0.1', 'dev', 'eth1', 'onlink']);
-    await h.forwardLoopbackPort(host, Number(new URL(etcd.endpoint).port));
   }, 60_000);
 
   afterAll(async () => {

@@ -17,7 +17,8 @@ import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { startEtcd, type EtcdInstance } from '../../harness/etcd.js';
-import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName, type NetnsHarness } from '../../harness/netns.js';
+import { createNetnsHarness, kernelAccessProblem, pollUntil, type NetnsHarness } from '../../harness/netns.js';
+import { makeNodeHost } from './node-host.js';
 import { stopProcess } from '../../harness/process.js';
 
 const problem = await kernelAccessProblem();
@@ -38,12 +39,7 @@ describe.skipIf(problem !== null)('tortie node run', () => {
     etcd = await startEtcd();
     store = createEtcdDatastore({ endpoints: [etcd.endpoint] });
     dir = await mkdtemp(join(tmpdir(), 'tortie-node-run-'));
-    host = await h.makeNetns('nrun');
-    const router = await h.makeNetns('nrtr');
-    await h.makeVeth(uniqueName('r', 6), 'eth0', { aNs: router, bNs: host });
-    await h.exec(host, 'ip', ['addr', 'add', '192.0.2.20/24', 'dev', 'eth0']);
-    for (const dev of ['lo', 'eth0']) await h.exec(host, 'ip', ['link', 'set', dev, 'up']);
-    await h.forwardLoopbackPort(host, Number(new URL(etcd.endpoint).port));
+    host = await makeNodeHost(h, etcd, 'nrun', ['192.0.2.20/24']);
   }, 60_000);
 
   afterAll(async () => {
