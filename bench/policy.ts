@@ -133,7 +133,15 @@ class TimedTable implements DataplaneTable {
   }
 }
 
-const hasRuleComment = (comment: string) => (objects: readonly NftObject[]) => objects.some((o) => 'rule' in o && o.rule.comment === comment);
+/** A NetworkPolicy for pod-0 (app-0 in bench-0) admitting a block of its own on a port of its own. */
+function probePolicy(name: string, i: number): StoredObject {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: 'bench-0' },
+    spec: { podSelector: { matchLabels: { app: 'app-0' } }, ingress: [{ from: [{ ipBlock: { cidr: `10.200.${i % 256}.0/24` } }], ports: [{ port: 40000 + i, protocol: 'TCP' }] }] },
+  };
+}
 
 async function withTimeout<T>(p: Promise<T>, msTimeout: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -185,14 +193,17 @@ async function measurePopulation(datastore: EtcdDatastore, endpoint: string, net
   const latencies: number[] = [];
   for (let i = 0; i < samples; i++) {
     const name = `probe-${tag}-${i}`;
-    // Selects app-0 in bench-0, which always has a local pod (pod-0), so its rules are rendered on our node.
-    const probe = policyObject(0, 'bench-0', name);
-    const comment = `knp/bench-0/${name} rule 0`;
-    const live = table.when(hasRuleComment(comment));
+    // Selects app-0 in bench-0, which always has a local pod (pod-0), so its rules are rendered on our node. Its
+    // peer is a block no other policy names, so the pod's Kubernetes-stage lookup set holds it exactly while the
+    // policy is live (the stage has no chain per policy to look for).
+    const probe = probePolicy(name, i);
+    const marker = `"10.200.${i % 256}.`;
+    const holdsProbe = (objects: readonly NftObject[]) => objects.some((o) => ('set' in o || 'element' in o) && JSON.stringify(o).includes(marker));
+    const live = table.when(holdsProbe);
     const start = performance.now();
     await datastore.create(Kinds.K8sNetworkPolicy, probe);
     latencies.push((await withTimeout(live, 120_000, `policy ${name} live`)) - start);
-    const gone = table.when((objects) => !hasRuleComment(comment)(objects));
+    const gone = table.when((objects) => !holdsProbe(objects));
     await datastore.delete(Kinds.K8sNetworkPolicy, name, 'bench-0');
     await withTimeout(gone, 120_000, `policy ${name} gone`);
     await loop.whenIdle();
