@@ -66,12 +66,14 @@ export async function executePlan(plan: AttachmentPlan, runners: DatapathRunners
     if (failedBatchLine(err) === 1) throw pairNotCreated(err);
     return rethrowAfterUndo(err, plan, runners);
   }
-  try {
-    await Promise.all(plan.sysctls.map((s) => runners.sysctl.write(s.key, s.value)));
-    await runners.ip.inNetns(plan.netns).batch(plan.podCommands);
-  } catch (err) {
-    return rethrowAfterUndo(err, plan, runners);
-  }
+  // The host end's sysctls and the pod side touch different namespaces, so they go side by side;
+  // both settle before any undo, which must not race a write still in flight.
+  const settled = await Promise.allSettled([
+    runners.ip.inNetns(plan.netns).batch(plan.podCommands),
+    ...plan.sysctls.map((s) => runners.sysctl.write(s.key, s.value)),
+  ]);
+  const failure = settled.find((r) => r.status === 'rejected');
+  if (failure !== undefined) return rethrowAfterUndo(failure.reason, plan, runners);
 }
 
 /** Marks a failure of the pair's creation (nothing was made), for attachWorkload. */

@@ -82,7 +82,7 @@ export interface AttachmentPlan {
   hostAddresses: { family: IpFamily; address: string; prefixLength: number }[];
   podRoutes: PlannedRoute[];
   hostRoutes: PlannedRoute[];
-  /** Host-namespace sysctls, written after the host end exists and before the pod end is configured. */
+  /** Host-namespace sysctls, written once the host end exists, beside the pod end's configuration (both before ADD returns). */
   sysctls: SysctlSetting[];
   /** `ip -batch` lines in the host namespace; line 1 creates the pair (both ends). */
   hostCommands: string[];
