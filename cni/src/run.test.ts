@@ -18,7 +18,13 @@ import { specProblems } from './testdata/schemas.js';
 
 const NETNS = '/run/netns/pod1';
 
-function kernel(options: { failPodBatch?: boolean } = {}) {
+interface KernelOptions {
+  failPodBatch?: boolean;
+  /** Awaited before the host side's first batch returns. */
+  hostBatchGate?: () => Promise<void>;
+}
+
+function kernel(options: KernelOptions = {}) {
   const batches: string[] = [];
   const runner = (ns: NetnsRef | null): IpRunner => ({
     netns: ns,
@@ -30,6 +36,7 @@ function kernel(options: { failPodBatch?: boolean } = {}) {
     neighbours: async () => [],
     batch: async (commands) => {
       batches.push(`${ns === null ? 'host' : 'pod'}: ${commands.join(' | ')}`);
+      if (ns === null && batches.length === 1) await options.hostBatchGate?.();
       if (ns !== null && options.failPodBatch && !commands[0]?.startsWith('link del')) {
         throw new TortieError('ERR_KERNEL', 'ip -batch - exited with 1: RTNETLINK answers: Operation not permitted', {
           details: { command: 'ip', exitCode: 1, stderr: 'Command failed -:1', signal: null, timedOut: false, failedLine: 1 },
@@ -58,7 +65,7 @@ function keptOpen(ds: Datastore): { ds: Datastore; closes: () => number } {
   return { ds: proxy, closes: () => closes };
 }
 
-async function setup(options: { failPodBatch?: boolean; pools?: boolean } = {}) {
+async function setup(options: KernelOptions & { pools?: boolean } = {}) {
   const store = keptOpen(createMemoryDatastore());
   if (options.pools !== false) {
     await store.ds.create(Kinds.IPPool, {
@@ -162,7 +169,7 @@ describe('runCni datastore round trips (etcd mode)', () => {
     expect((await runCni(env('ADD', other), conf(), s.deps)).exitCode).toBe(0);
     const counting = countingRoundTrips(s.ds);
     const deps: DepsFactory = async (req, log, e) => ({ ...(await s.deps(req, log, e)), datastore: counting.ds });
-    // pod + namespace + pools + node labels; handle + blocks; handle write + affinity check; block CAS; endpoint create.
+    // pod + namespace + pools + node labels; handle + blocks; handle write + affinity check; block CAS; endpoint create (beside the kernel).
     expect((await runCni(env('ADD'), conf(), deps)).exitCode).toBe(0);
     expect(counting.roundTrips()).toBe(5);
     // endpoint read + handle read; endpoint delete + block read; block CAS; handle delete.
@@ -170,5 +177,68 @@ describe('runCni datastore round trips (etcd mode)', () => {
     expect(counting.roundTrips()).toBe(9);
     expect((await s.ds.list(Kinds.WorkloadEndpoint)).items).toHaveLength(1);
     expect((await s.ds.list(Kinds.IPAMHandle)).items).toHaveLength(1);
+  });
+});
+
+describe('runCni ADD writes the WorkloadEndpoint beside the datapath', () => {
+  it('the endpoint is created while the host side is still being made', async () => {
+    let endpointWritten: () => void = () => {};
+    const written = new Promise<void>((resolve) => (endpointWritten = resolve));
+    const s = await setup({
+      hostBatchGate: () =>
+        Promise.race([written, new Promise<void>((_, reject) => setTimeout(() => reject(new Error('the endpoint was not written during the host batch')), 2000))]),
+    });
+    const create = s.ds.create.bind(s.ds);
+    const watched = new Proxy(s.ds, {
+      get(target, prop, receiver) {
+        if (prop === 'create') {
+          return async (...args: Parameters<Datastore['create']>) => {
+            const stored = await create(...args);
+            if (args[0] === Kinds.WorkloadEndpoint) endpointWritten();
+            return stored;
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const deps: DepsFactory = async (req, log, e) => ({ ...(await s.deps(req, log, e)), datastore: watched });
+    const out = await runCni(env('ADD'), conf(), deps);
+    expect(out).toMatchObject({ exitCode: 0 });
+    expect((await s.ds.list(Kinds.WorkloadEndpoint)).items).toHaveLength(1);
+  });
+
+  it('an endpoint write that fails is reported, and deletes the veth and releases the address', async () => {
+    const s = await setup();
+    const failing = new Proxy(s.ds, {
+      get(target, prop, receiver) {
+        if (prop === 'create') {
+          return async (...args: Parameters<Datastore['create']>) => {
+            if (args[0] === Kinds.WorkloadEndpoint) throw new TortieError('ERR_DATASTORE_UNAVAILABLE', 'etcd is unreachable');
+            return target.create(...args);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const deps: DepsFactory = async (req, log, e) => ({ ...(await s.deps(req, log, e)), datastore: failing });
+    const out = await runCni(env('ADD'), conf(), deps);
+    expect(out.exitCode).toBe(1);
+    expect(JSON.parse(out.stdout)).toMatchObject({ code: 11, msg: expect.stringContaining('etcd is unreachable') });
+    expect(s.batches.at(-1)).toMatch(/^host: link del tor/);
+    expect((await s.ds.list(Kinds.IPAMHandle)).items).toEqual([]);
+  });
+
+  it('Kubernetes mode: a failed ADD takes back the address annotations it wrote on the Pod', async () => {
+    const s = await setup({ failPodBatch: true });
+    await s.ds.create(Kinds.K8sPod, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default', annotations: { keep: 'me' } } });
+    const asKubernetes = new Proxy(s.ds, {
+      get: (target, prop, receiver) => (prop === 'type' ? 'kubernetes' : (Reflect.get(target, prop, receiver) as unknown)),
+    });
+    const deps: DepsFactory = async (req, log, e) => ({ ...(await s.deps(req, log, e)), datastore: asKubernetes });
+    const out = await runCni(env('ADD'), conf(), deps);
+    expect(out.exitCode).toBe(1);
+    const pod = await s.ds.get(Kinds.K8sPod, 'web-0', 'default');
+    expect(pod?.metadata.annotations).toEqual({ keep: 'me' });
+    expect((await s.ds.list(Kinds.IPAMHandle)).items).toEqual([]);
   });
 });

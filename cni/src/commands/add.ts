@@ -9,6 +9,7 @@ import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { StoredObject } from '../../../lib/datastore/types.js';
 import { TortieError, hasErrorCode } from '../../../lib/errors.js';
 import { readUplinkMtu } from '../../../lib/kernel/ip.js';
+import type { Logger } from '../../../lib/log.js';
 import { attachWorkload, undoPlan } from '../attach.js';
 import { CniError, CniErrorCodes } from '../errors.js';
 import { poolForAddress, type PoolInfo } from '../ipam/allocate.js';
@@ -20,7 +21,7 @@ import type { CniRequest } from '../request.js';
 import { buildResult, type CniDns, type CniResult, type CniRoute } from '../result.js';
 import type { CniDeps } from './deps.js';
 import { execIpamPlugin } from './ipam-delegate.js';
-import { readPodContext, recordPodAddresses, type PodContext } from './pod.js';
+import { readPodContext, recordPodAddresses, recordedAddressesWithin, type PodContext } from './pod.js';
 import {
   buildWorkloadEndpoint,
   handleIdOf,
@@ -146,18 +147,17 @@ async function assignAddresses(
   return { addresses, pools: plan.pools, dns: {} };
 }
 
-/** Creates the endpoint, or overwrites the one a retried ADD or an earlier sandbox of the pod left (read only then). */
-async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject): Promise<void> {
+/** Creates the endpoint, or overwrites the one a retried ADD or an earlier sandbox of the pod left (read only then); returns what is stored. */
+async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject): Promise<WorkloadEndpointObject> {
   try {
-    await deps.datastore.create(Kinds.WorkloadEndpoint, wep);
-    return;
+    return await deps.datastore.create(Kinds.WorkloadEndpoint, wep);
   } catch (err) {
     if (!hasErrorCode(err, 'ERR_DATASTORE_ALREADY_EXISTS')) throw err;
   }
   const current = await deps.datastore.get<WorkloadEndpointObject>(Kinds.WorkloadEndpoint, wep.metadata.name, wep.metadata.namespace);
   // Carrying uid and creationTimestamp over spares the backend reading the object again.
   const { resourceVersion, uid, creationTimestamp } = current?.metadata ?? {};
-  await deps.datastore.update(Kinds.WorkloadEndpoint, {
+  return deps.datastore.update(Kinds.WorkloadEndpoint, {
     ...wep,
     metadata: {
       ...wep.metadata,
@@ -166,6 +166,50 @@ async function writeWorkloadEndpoint(deps: CniDeps, wep: WorkloadEndpointObject)
       ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
     },
   });
+}
+
+/** What ADD wrote to say where the pod is, so that a failed ADD can take it back. */
+type WorkloadRecord =
+  | { kind: 'endpoint'; stored: WorkloadEndpointObject }
+  | { kind: 'pod-annotations'; namespace: string; name: string; addresses: ReadonlySet<string> }
+  | { kind: 'none' };
+
+/**
+ * The record of the pod's addresses: the WorkloadEndpoint (etcd mode) or, in Kubernetes mode, the
+ * Pod itself (as in Calico), whose annotations say its addresses before the kubelet reports them.
+ */
+async function recordWorkload(deps: CniDeps, w: WorkloadIdentity, plan: AttachmentPlan, context: PodContext, log: Logger): Promise<WorkloadRecord> {
+  if (deps.datastore.type === 'etcdv3') {
+    return { kind: 'endpoint', stored: await writeWorkloadEndpoint(deps, buildWorkloadEndpoint(deps.nodeName, w, plan, context.pod)) };
+  }
+  if (w.podName === null || w.podNamespace === null) return { kind: 'none' };
+  const cidrs = plan.addresses.map((a) => `${a.address}/${a.prefixLength}`);
+  if (!(await recordPodAddresses(deps.datastore, w.podNamespace, w.podName, cidrs))) {
+    log.warn({ addresses: cidrs }, 'the Pod does not exist in the API server; its addresses are not recorded on it');
+    return { kind: 'none' };
+  }
+  return { kind: 'pod-annotations', namespace: w.podNamespace, name: w.podName, addresses: new Set(plan.addresses.map((a) => a.address)) };
+}
+
+/** Takes back what recordWorkload wrote, unless someone (a new sandbox of the pod) has written over it since. */
+async function unrecordWorkload(deps: CniDeps, record: WorkloadRecord): Promise<void> {
+  switch (record.kind) {
+    case 'endpoint': {
+      const { name, namespace, resourceVersion } = record.stored.metadata;
+      try {
+        await deps.datastore.delete(Kinds.WorkloadEndpoint, name, namespace, resourceVersion === undefined ? {} : { resourceVersion });
+      } catch (err) {
+        // Gone already, or replaced by another ADD of the pod: either way no longer ours to remove.
+        if (!hasErrorCode(err, 'ERR_DATASTORE_NOT_FOUND') && !hasErrorCode(err, 'ERR_DATASTORE_CONFLICT')) throw err;
+      }
+      return;
+    }
+    case 'pod-annotations':
+      await recordPodAddresses(deps.datastore, record.namespace, record.name, null, (annotations) => recordedAddressesWithin(annotations, record.addresses));
+      return;
+    case 'none':
+      return;
+  }
 }
 
 export function resultOf(plan: AttachmentPlan, dns: CniDns = {}): CniResult {
@@ -191,13 +235,19 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
   // Set once the datapath is up: a later failure must take it down again
   // (attachWorkload cleans up after its own failures).
   let attached: AttachmentPlan | null = null;
+  let recorded: WorkloadRecord = { kind: 'none' };
   try {
-    // Independent reads, one round trip: the pod (and its namespace), the pools and the node's labels.
-    const [context, inputs] = await Promise.all([readPodContext(deps.datastore, w), req.ipam === null ? null : readPoolChoiceInputs(deps)]);
+    // Independent reads, one round trip: the pod (and its namespace), the pools and the node's
+    // labels; beside them, the uplink's MTU when the config leaves it to us.
+    const [context, inputs, uplinkMtu] = await Promise.all([
+      readPodContext(deps.datastore, w),
+      req.ipam === null ? null : readPoolChoiceInputs(deps),
+      req.config.mtu > 0 ? null : readUplinkMtu(deps.runners.ip),
+    ]);
     const { addresses, pools, dns } = await assignAddresses(req, deps, w, store, context, inputs);
     const mtu = resolveMtu({
       configuredMtu: req.config.mtu,
-      uplinkMtu: req.config.mtu > 0 ? null : await readUplinkMtu(deps.runners.ip),
+      uplinkMtu,
       encapsulationOverhead: encapsulationOverheadOf(pools.map((p) => p.spec)),
     });
     const plan = planAttachment({
@@ -209,23 +259,23 @@ export async function cmdAdd(req: CniRequest, deps: CniDeps): Promise<CniResult>
       addresses,
       mtu,
     });
-    const outcome = await attachWorkload(plan, deps.runners);
-    attached = plan;
-    log.debug({ outcome, hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address) }, 'datapath attached');
-    if (deps.datastore.type === 'etcdv3') {
-      await writeWorkloadEndpoint(deps, buildWorkloadEndpoint(deps.nodeName, w, plan, context.pod));
-    } else if (w.podName !== null && w.podNamespace !== null) {
-      // Kubernetes mode: the Pod is the record (as in Calico); its annotations say its addresses before the kubelet reports them.
-      const cidrs = addresses.map((a) => `${a.address}/${a.prefixLength}`);
-      if (!(await recordPodAddresses(deps.datastore, w.podNamespace, w.podName, cidrs))) {
-        log.warn({ addresses: cidrs }, 'the Pod does not exist in the API server; its addresses are not recorded on it');
-      }
-    }
+    // The datapath and the record of the pod are independent once the addresses are known, so
+    // they are made side by side (DESIGN.md, "ADD"); either failing undoes both below.
+    const [attach, recording] = await Promise.allSettled([attachWorkload(plan, deps.runners), recordWorkload(deps, w, plan, context, log)]);
+    if (attach.status === 'fulfilled') attached = plan;
+    if (recording.status === 'fulfilled') recorded = recording.value;
+    // The datapath's error first: it is what the one-after-another order reported.
+    if (attach.status === 'rejected') throw attach.reason;
+    if (recording.status === 'rejected') throw recording.reason;
+    log.debug({ outcome: attach.value, hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address) }, 'datapath attached');
     await waitForPolicy(req.config, plan, log);
     log.info({ hostIfName: plan.hostIfName, addresses: addresses.map((a) => a.address), mtu }, 'pod attached');
     return resultOf(plan, dns);
   } catch (err) {
-    // Undo in reverse: the veth (and its routes) first, then the addresses.
+    // Undo in reverse: the record of the pod, the veth (and its routes), then the addresses.
+    await unrecordWorkload(deps, recorded).catch((unrecordErr: unknown) =>
+      log.error({ err: unrecordErr, record: recorded.kind }, 'could not remove the record of a failed ADD'),
+    );
     if (attached !== null) {
       const hostIfName = attached.hostIfName;
       await undoPlan(attached, deps.runners).catch((undoErr: unknown) =>
