@@ -40,6 +40,8 @@ export interface RunCniOptions {
   closeDatastore?: boolean;
   /** The logger to use instead of one made from the config's `log_level` (the agent's own). */
   log?: Logger;
+  /** What `parseCniRequest` already made of this env and stdin (the agent parses to choose a datastore). */
+  request?: CniRequest;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -108,7 +110,7 @@ export async function runCni(env: Env, stdin: string, makeDeps: DepsFactory = de
       const requested = stdin.trim() === '' ? undefined : errorVersionOf(stdin);
       return { stdout: JSON.stringify(versionResult(requested)), exitCode: 0 };
     }
-    const req = parseCniRequest(env, stdin, { plugin: 'tortie' });
+    const req = options.request ?? parseCniRequest(env, stdin, { plugin: 'tortie' });
     if (options.log === undefined) {
       const { createLogger } = await import('../../lib/log.js');
       log = createLogger({ level: logLevelOf(req.config, env), name: 'tortie-cni' });

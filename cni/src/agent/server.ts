@@ -142,7 +142,8 @@ export async function startCniAgent(options: CniAgentOptions): Promise<CniAgent>
       runPlugin: run,
     });
     const started = Date.now();
-    const outcome = await containers.run(req.containerId ?? '', () => runCni(env, stdin, makeDeps, { closeDatastore: false, log }));
+    const parsed = req;
+    const outcome = await containers.run(req.containerId ?? '', () => runCni(env, stdin, makeDeps, { closeDatastore: false, log, request: parsed }));
     log.debug({ command: req.command, containerId: req.containerId, exitCode: outcome.exitCode, ms: Date.now() - started }, 'request served');
     return served(outcome);
   }
