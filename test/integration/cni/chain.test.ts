@@ -18,19 +18,17 @@
  * Needs `npm run build` first.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ipamHandleId } from '../../../lib/contract.js';
-import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { hostVethName } from '../../../cni/src/plan.js';
-import { createCniRunner, makePluginDir, type ConfList, type RuntimeConf } from '../../harness/cni-runner.js';
-import { createIpPool } from '../../harness/pools.js';
-import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
+import { createCniRunner, type ConfList, type RuntimeConf } from '../../harness/cni-runner.js';
+import { useCniTestbed } from '../../harness/pools.js';
+import { ETCD_BINARY } from '../../harness/etcd.js';
 import { createNetnsHarness, kernelAccessProblem, pollUntil, uniqueName } from '../../harness/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -53,22 +51,7 @@ const CLIENT_IP = `10.250.${subnet}.254`;
 
 describe.skipIf(problem !== null)('tortie → portmap → bandwidth, run as a runtime runs a conflist', () => {
   const h = createNetnsHarness();
-  let etcd: EtcdInstance;
-  let ds: EtcdDatastore;
-  let binDir: string;
-
-  beforeAll(async () => {
-    if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
-    etcd = await startEtcd();
-    ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
-    await createIpPool(ds, 'chain-pool', POOL_CIDR);
-    binDir = await makePluginDir({ tortie: PLUGIN });
-  });
-  afterAll(async () => {
-    await ds?.close();
-    await etcd?.stop();
-    if (binDir) await rm(binDir, { recursive: true, force: true });
-  });
+  const bed = useCniTestbed(PLUGIN, 'chain-pool', POOL_CIDR);
   afterEach(async () => {
     await h.cleanup();
   });
@@ -84,7 +67,7 @@ describe.skipIf(problem !== null)('tortie → portmap → bandwidth, run as a ru
     // A node forwards for its pods (the node agent's job on a real node).
     await h.exec(node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
 
-    await h.forwardLoopbackPort(node, Number(new URL(etcd.endpoint).port));
+    await h.forwardLoopbackPort(node, Number(new URL(bed.etcd.endpoint).port));
     return { node, client };
   }
 
@@ -100,12 +83,12 @@ describe.skipIf(problem !== null)('tortie → portmap → bandwidth, run as a ru
       cniVersion: '1.0.0',
       name: NETWORK,
       plugins: [
-        { type: 'tortie', datastore_type: 'etcdv3', etcd_endpoints: etcd.endpoint, nodename: NODE, mtu: 1400, ipam: { type: 'tortie-ipam' } },
+        { type: 'tortie', datastore_type: 'etcdv3', etcd_endpoints: bed.etcd.endpoint, nodename: NODE, mtu: 1400, ipam: { type: 'tortie-ipam' } },
         { type: 'portmap', snat: true, capabilities: { portMappings: true } },
         { type: 'bandwidth', capabilities: { bandwidth: true } },
       ],
     };
-    const runner = createCniRunner(list, { cniPath: [binDir, REFERENCE_PLUGINS], netns: node.path });
+    const runner = createCniRunner(list, { cniPath: [bed.binDir, REFERENCE_PLUGINS], netns: node.path });
     const rt: RuntimeConf = {
       containerId,
       netns: pod.path,
@@ -159,7 +142,7 @@ describe.skipIf(problem !== null)('tortie → portmap → bandwidth, run as a ru
     // there; tortie's CHECK before it passed, and bandwidth's passes on its own.
     await expect(runner.check(rt, result)).rejects.toThrow(/^portmap CHECK exited 1: .*could not check ipv6 dnat/);
     expect(runner.calls.at(-1)).toMatchObject({ type: 'tortie', command: 'CHECK', result: null });
-    const withoutPortmap = createCniRunner({ ...list, plugins: list.plugins.filter((p) => p['type'] !== 'portmap') }, { cniPath: [binDir, REFERENCE_PLUGINS], netns: node.path });
+    const withoutPortmap = createCniRunner({ ...list, plugins: list.plugins.filter((p) => p['type'] !== 'portmap') }, { cniPath: [bed.binDir, REFERENCE_PLUGINS], netns: node.path });
     await withoutPortmap.check(rt, result);
     expect(withoutPortmap.calls.map((c) => `${c.command} ${c.type}`)).toEqual(['CHECK tortie', 'CHECK bandwidth']);
 
@@ -171,7 +154,7 @@ describe.skipIf(problem !== null)('tortie → portmap → bandwidth, run as a ru
     expect(natAfter).not.toMatch(/CNI-DN-/);
     expect(await h.hostIp.inNetns(node).link(hostIfName)).toBeNull();
     expect(await bwpLinks()).toEqual([]);
-    expect(await ds.get(Kinds.IPAMHandle, ipamHandleId(NETWORK, containerId).toLowerCase())).toBeNull();
+    expect(await bed.ds.get(Kinds.IPAMHandle, ipamHandleId(NETWORK, containerId).toLowerCase())).toBeNull();
     await expect(h.exec(client, 'socat', ['-T', '2', '-', `TCP:${NODE_IP}:${hostPort},connect-timeout=2`])).rejects.toThrow();
 
     // DEL is idempotent through the whole chain.

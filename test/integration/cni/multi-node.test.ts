@@ -17,22 +17,20 @@
  * Needs `npm run build` first.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { HOST_VETH_PREFIX, WORKLOAD_ROUTE_PROTOCOL, ipamHandleId } from '../../../lib/contract.js';
-import { createEtcdDatastore, type EtcdDatastore } from '../../../lib/datastore/etcd.js';
 import { Kinds } from '../../../lib/datastore/kinds.js';
 import type { NetnsRef } from '../../../lib/kernel/netns.js';
 import { addressesOfHandle } from '../../../cni/src/ipam/allocate.js';
 import type { BlockAffinityObject, IpamBlockObject } from '../../../cni/src/ipam/block-store.js';
 import type { WorkloadEndpointObject } from '../../../cni/src/commands/workload.js';
 import { hostVethName } from '../../../cni/src/plan.js';
-import { createCniRunner, makePluginDir, type CniResult, type RuntimeConf } from '../../harness/cni-runner.js';
-import { createIpPool } from '../../harness/pools.js';
-import { ETCD_BINARY, startEtcd, type EtcdInstance } from '../../harness/etcd.js';
+import { createCniRunner, type CniResult, type RuntimeConf } from '../../harness/cni-runner.js';
+import { useCniTestbed } from '../../harness/pools.js';
+import { ETCD_BINARY } from '../../harness/etcd.js';
 import { createNetnsHarness, kernelAccessProblem, uniqueName } from '../../harness/netns.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -69,28 +67,13 @@ interface Pod {
 
 describe.skipIf(problem !== null)(`${NODES} nodes × ${PODS_PER_NODE} ADDs at once through the executables, on one etcd`, () => {
   const h = createNetnsHarness();
-  let etcd: EtcdInstance;
-  let ds: EtcdDatastore;
-  let binDir: string;
-
-  beforeAll(async () => {
-    if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} does not exist: run \`npm run build\` first`);
-    etcd = await startEtcd();
-    ds = createEtcdDatastore({ endpoints: [etcd.endpoint] });
-    await createIpPool(ds, 'default-ipv4-ippool', POOL_CIDR);
-    binDir = await makePluginDir({ tortie: PLUGIN });
-  });
-  afterAll(async () => {
-    await ds?.close();
-    await etcd?.stop();
-    if (binDir) await rm(binDir, { recursive: true, force: true });
-  });
+  const bed = useCniTestbed(PLUGIN, 'default-ipv4-ippool', POOL_CIDR);
   afterEach(async () => {
     await h.cleanup();
   });
 
   it('no address handed out twice, no block claimed twice, every pod attached; 60 DELs at once leave nothing', { timeout: 400_000 }, async () => {
-    const etcdPort = Number(new URL(etcd.endpoint).port);
+    const etcdPort = Number(new URL(bed.etcd.endpoint).port);
     const nodes: Node[] = [];
     for (let n = 0; n < NODES; n++) {
       const ns = await h.makeNetns('node');
@@ -106,9 +89,9 @@ describe.skipIf(problem !== null)(`${NODES} nodes × ${PODS_PER_NODE} ADDs at on
           {
             cniVersion: '1.0.0',
             name: NETWORK,
-            plugins: [{ type: 'tortie', datastore_type: 'etcdv3', etcd_endpoints: etcd.endpoint, nodename: node.name, mtu: 1400, ipam: { type: 'tortie-ipam' } }],
+            plugins: [{ type: 'tortie', datastore_type: 'etcdv3', etcd_endpoints: bed.etcd.endpoint, nodename: node.name, mtu: 1400, ipam: { type: 'tortie-ipam' } }],
           },
-          { cniPath: [binDir], netns: node.ns.path, timeoutMs: PLUGIN_TIMEOUT_MS },
+          { cniPath: [bed.binDir], netns: node.ns.path, timeoutMs: PLUGIN_TIMEOUT_MS },
         ),
       ]),
     );
@@ -146,14 +129,14 @@ describe.skipIf(problem !== null)(`${NODES} nodes × ${PODS_PER_NODE} ADDs at on
 
     // The datastore: each address held once, by that pod's handle, in a block of that pod's node
     // (20 pods fit in a node's own two blocks, so nobody borrows).
-    const blocks = (await ds.list<IpamBlockObject>(Kinds.IPAMBlock)).items;
+    const blocks = (await bed.ds.list<IpamBlockObject>(Kinds.IPAMBlock)).items;
     for (const [i, p] of pods.entries()) {
       const ip = addresses[i]!.split('/')[0]!;
       const holders = blocks.filter((b) => addressesOfHandle(b.spec, ipamHandleId(NETWORK, p.rt.containerId)).includes(ip));
       expect(holders.map((b) => b.spec.affinity), `${p.podName} ${ip}`).toEqual([`host:${p.node.name}`]);
     }
     // No block claimed twice: one confirmed affinity per block, naming the block's node; two blocks per node.
-    const affinities = (await ds.list<BlockAffinityObject>(Kinds.BlockAffinity)).items;
+    const affinities = (await bed.ds.list<BlockAffinityObject>(Kinds.BlockAffinity)).items;
     for (const b of blocks) {
       const owners = affinities.filter((a) => a.spec.cidr === b.spec.cidr);
       expect(owners.map((a) => [`host:${a.spec.node}`, a.spec.state]), b.spec.cidr).toEqual([[b.spec.affinity, 'confirmed']]);
@@ -164,9 +147,9 @@ describe.skipIf(problem !== null)(`${NODES} nodes × ${PODS_PER_NODE} ADDs at on
     const claimed = nodes.map((node) => blocks.filter((b) => b.spec.affinity === `host:${node.name}`));
     for (const own of claimed) expect(own.length).toBeGreaterThanOrEqual(2);
     const blocksClaimed = claimed.map((own) => own.length).join('/');
-    expect((await ds.list(Kinds.IPAMHandle)).items).toHaveLength(pods.length);
+    expect((await bed.ds.list(Kinds.IPAMHandle)).items).toHaveLength(pods.length);
     // One endpoint per pod, naming its node, container, host interface and address.
-    const endpoints = (await ds.list<WorkloadEndpointObject>(Kinds.WorkloadEndpoint)).items;
+    const endpoints = (await bed.ds.list<WorkloadEndpointObject>(Kinds.WorkloadEndpoint)).items;
     expect(endpoints).toHaveLength(pods.length);
     for (const [i, p] of pods.entries()) {
       const wep = endpoints.filter((e) => e.spec.containerID === p.rt.containerId);
@@ -198,12 +181,12 @@ describe.skipIf(problem !== null)(`${NODES} nodes × ${PODS_PER_NODE} ADDs at on
     const delMs = Date.now() - started;
     expect(deleted.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []))).toEqual([]);
 
-    for (const b of (await ds.list<IpamBlockObject>(Kinds.IPAMBlock)).items) {
+    for (const b of (await bed.ds.list<IpamBlockObject>(Kinds.IPAMBlock)).items) {
       expect(b.spec.allocations.every((a) => a === null), b.spec.cidr).toBe(true);
       expect(b.spec.attributes).toEqual([]);
     }
-    expect((await ds.list(Kinds.IPAMHandle)).items).toEqual([]);
-    expect((await ds.list(Kinds.WorkloadEndpoint)).items).toEqual([]);
+    expect((await bed.ds.list(Kinds.IPAMHandle)).items).toEqual([]);
+    expect((await bed.ds.list(Kinds.WorkloadEndpoint)).items).toEqual([]);
     for (const node of nodes) {
       const nodeIp = h.hostIp.inNetns(node.ns);
       expect((await nodeIp.links()).filter((l) => l.name.startsWith(HOST_VETH_PREFIX))).toEqual([]);
